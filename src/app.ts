@@ -1,0 +1,134 @@
+import type { Config } from './config';
+import { EmbeddedPostgres } from './db/embedded';
+import { migrate } from './db/migrate';
+import { createPool } from './db/pool';
+import type { Pool } from './db/types';
+import { ShuttingDownError } from './errors';
+import { HealthReporter } from './rpc/health';
+import { GrpcServer } from './rpc/server';
+import type { Logger } from './telemetry/logger';
+import { MetricsServer } from './telemetry/metrics';
+
+/** Life cycle of the whole service. */
+export type AppState = 'STARTING' | 'RUNNING' | 'DRAINING' | 'CLOSED';
+
+/** How often health probes the database, ms. */
+const HEALTH_PROBE_INTERVAL_MS = 2_000;
+/** How long to wait for the database at start-up, ms. */
+const DATABASE_WAIT_MS = 60_000;
+
+/**
+ * The running service: database (embedded or DATABASE_URL), pool, migrations,
+ * gRPC server and metrics. `close()` runs the ordered shutdown.
+ */
+export class App {
+  private stateValue: AppState = 'STARTING';
+  private closePromise: Promise<void> | undefined;
+  private embedded: EmbeddedPostgres | undefined;
+  private poolValue: Pool | undefined;
+  private server: GrpcServer | undefined;
+  private metrics: MetricsServer | undefined;
+  private health: HealthReporter | undefined;
+  private grpcPortValue = 0;
+  private metricsPortValue = 0;
+
+  constructor(
+    readonly config: Config,
+    private readonly logger: Logger,
+  ) {}
+
+  get state(): AppState {
+    return this.stateValue;
+  }
+
+  get grpcPort(): number {
+    return this.grpcPortValue;
+  }
+
+  get metricsPort(): number {
+    return this.metricsPortValue;
+  }
+
+  get pool(): Pool {
+    if (!this.poolValue) throw new ShuttingDownError('service');
+    return this.poolValue;
+  }
+
+  /** Starts every component in dependency order. On failure, stops what was started and rethrows. */
+  async start(): Promise<void> {
+    try {
+      await this.startComponents();
+      this.stateValue = 'RUNNING';
+    } catch (err) {
+      await this.close().catch((closeErr: unknown) => this.logger.error({ err: closeErr }, 'cleanup after failed start failed'));
+      throw err;
+    }
+  }
+
+  private async startComponents(): Promise<void> {
+    const { config, logger } = this;
+    let databaseUrl = config.databaseUrl;
+    if (databaseUrl === undefined) {
+      this.embedded = new EmbeddedPostgres({ dataDir: config.dataDir, port: config.embeddedPgPort, logger });
+      databaseUrl = await this.embedded.start();
+      logger.info({ dataDir: config.dataDir, port: config.embeddedPgPort }, 'embedded PostgreSQL running');
+    }
+    this.poolValue = createPool({ connectionString: databaseUrl, config: config.pool, logger });
+    await waitForDatabase(this.poolValue, DATABASE_WAIT_MS, logger);
+    const { applied, current } = await migrate(this.poolValue, logger);
+    logger.info({ applied, schemaVersion: current }, 'schema ready');
+
+    const pool = this.poolValue;
+    this.health = new HealthReporter({
+      probe: async () => {
+        await pool.query({ op: 'health.ping', timeoutMs: 1_500 }, 'SELECT 1');
+      },
+      intervalMs: HEALTH_PROBE_INTERVAL_MS,
+      logger,
+    });
+    this.server = new GrpcServer({ address: config.grpcAddress, handlers: {}, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
+    this.grpcPortValue = await this.server.start();
+    await this.health.start();
+    if (config.metricsAddress) {
+      this.metrics = new MetricsServer(config.metricsAddress, logger);
+      this.metricsPortValue = await this.metrics.start();
+    }
+  }
+
+  /**
+   * Ordered shutdown: health NOT_SERVING, stop accepting and drain calls
+   * (forced at the grace deadline), close the pool, stop the embedded
+   * database. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.closePromise) this.closePromise = this.shutdown();
+    return this.closePromise;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stateValue = 'DRAINING';
+    const { logger } = this;
+    this.health?.shutdown();
+    await this.server?.close(this.config.shutdownGraceMs);
+    await this.metrics?.close();
+    await this.poolValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the pool failed'));
+    await this.embedded?.stop().catch((err: unknown) => logger.error({ err }, 'stopping embedded PostgreSQL failed'));
+    this.stateValue = 'CLOSED';
+    logger.info('orderflow stopped');
+  }
+}
+
+/** Retries a trivial query until the database answers or the deadline passes. */
+async function waitForDatabase(pool: Pool, timeoutMs: number, logger: Logger): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await pool.query('startup.ping', 'SELECT 1');
+      return;
+    } catch (err) {
+      if (Date.now() > deadline) throw new Error(`The database did not answer within ${timeoutMs} ms.`, { cause: err });
+      if (attempt === 1 || attempt % 10 === 0) logger.warn({ err: (err as Error).message }, 'waiting for the database');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+}

@@ -1,0 +1,34 @@
+/** Named defaults for every setting; see config.ts for meaning and env var names. */
+export const DEFAULT_DATA_DIR = './.data';
+export const DEFAULT_EMBEDDED_PG_PORT = 54_329;
+export const DEFAULT_GRPC_ADDRESS = '127.0.0.1:50051';
+export const DEFAULT_METRICS_ADDRESS = '127.0.0.1:9464';
+export const DEFAULT_LOG_LEVEL = 'info';
+export const DEFAULT_SHUTDOWN_GRACE_MS = 10_000;
+export const DEFAULT_GRPC_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+export const DEFAULT_POOL_MAX = 10;
+export const DEFAULT_POOL_MIN = 2;
+export const DEFAULT_POOL_IDLE_TIMEOUT_MS = 30_000;
+export const DEFAULT_POOL_MAX_LIFETIME_MS = 30 * 60_000;
+export const DEFAULT_POOL_LIFETIME_JITTER_MS = 60_000;
+export const DEFAULT_POOL_MAX_USES = 0;
+export const DEFAULT_POOL_ACQUIRE_TIMEOUT_MS = 5_000;
+export const DEFAULT_POOL_CONNECT_TIMEOUT_MS = 5_000;
+export const DEFAULT_POOL_STATEMENT_TIMEOUT_MS = 30_000;
+export const DEFAULT_POOL_QUERY_TIMEOUT_MS = 35_000;
+export const DEFAULT_POOL_KEEPALIVE_MS = 10_000;
+export const DEFAULT_POOL_APPLICATION_NAME = 'orderflow';
+export const DEFAULT_SLOW_QUERY_MS = 100;
+export const DEFAULT_TX_MAX_RETRIES = 5;
+
+export const DEFAULT_INGEST_BATCH_MAX_ROWS = 10_000;
+export const DEFAULT_INGEST_BATCH_MAX_BYTES = 8 * 1024 * 1024;
+export const DEFAULT_INGEST_BATCH_MAX_MS = 5;
+export const DEFAULT_INGEST_STREAM_MAX_BUFFERED = 50_000;
+export const DEFAULT_INGEST_MAX_BUFFERED = 200_000;
+export const DEFAULT_INGEST_FLUSH_RETRY_MAX_MS = 5_000;
+
+export const DEFAULT_CACHE_MAX_ENTRIES = 100_000;
+export const DEFAULT_CACHE_MAX_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_CACHE_TTL_MS = 60_000;
