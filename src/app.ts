@@ -4,6 +4,7 @@ import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import type { Pool } from './db/types';
 import { ShuttingDownError } from './errors';
+import type { OrderFlowHandlers } from './generated/orderflow/v1/OrderFlow';
 import { HealthReporter } from './rpc/health';
 import { GrpcServer } from './rpc/server';
 import type { Logger } from './telemetry/logger';
@@ -86,7 +87,10 @@ export class App {
       intervalMs: HEALTH_PROBE_INTERVAL_MS,
       logger,
     });
-    this.server = new GrpcServer({ address: config.grpcAddress, handlers: {}, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
+    const handlers: Partial<OrderFlowHandlers> = {};
+    // Ingest wiring (pipeline + Ingest RPC) goes here.
+    // Read-path wiring (cache, invalidation listener, query RPCs) goes here.
+    this.server = new GrpcServer({ address: config.grpcAddress, handlers, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
     this.grpcPortValue = await this.server.start();
     await this.health.start();
     if (config.metricsAddress) {
