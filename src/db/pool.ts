@@ -5,7 +5,7 @@ import type { PoolConfig } from '../config';
 import { AcquireTimeoutError, CancelledError, InternalError, ShuttingDownError } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
-import { errorTypeOf, isConnectionLevelError, translatePgError } from './pg-errors';
+import { errorTypeOf, translatePgError } from './pg-errors';
 import { PoolConnection, type ConnectionShared } from './pool-connection';
 import type { CancelTarget } from './pool-cancel';
 import * as metrics from './pool-metrics';
@@ -152,17 +152,16 @@ class MonitoredPool implements Pool, TransactionHost {
   }
 
   acquire(options?: { signal?: AbortSignal }): Promise<PooledConnection> {
-    return this.checkout(options?.signal).then((conn) => new Lease(conn, this));
+    const signal = options?.signal;
+    return this.checkout(signal).then((conn) => new Lease(conn, this, signal));
   }
 
   async withConnection<T>(fn: (conn: PooledConnection) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T> {
     const lease = await this.acquire(options);
     try {
       return await fn(lease);
-    } catch (err) {
-      if (isConnectionLevelError(err)) lease.release(err as Error);
-      throw err;
     } finally {
+      // A connection-level failure on it has already marked it broken: release() destroys it then.
       lease.release();
     }
   }
@@ -373,10 +372,13 @@ class MonitoredPool implements Pool, TransactionHost {
     client.on('error', noop);
     this.target.host = client.host;
     this.target.port = client.port;
-    const attempt: Promise<void> = client.connect().then(
-      () => this.onConnected(client),
-      (err: unknown) => this.onConnectFailed(client, err),
-    );
+    const attempt: Promise<void> = client
+      .connect()
+      .then(
+        () => this.onConnected(client),
+        (err: unknown) => this.onConnectFailed(client, err),
+      )
+      .catch((err: unknown) => this.logger.error({ err }, 'database pool bookkeeping failed after a connect'));
     this.connects.add(attempt);
     void attempt.finally(() => this.connects.delete(attempt));
   }
@@ -426,7 +428,8 @@ class MonitoredPool implements Pool, TransactionHost {
 
   private recycleReason(conn: PoolConnection, nowMs: number): metrics.DestroyReason | undefined {
     // Still running something (a statement not awaited) or left inside a transaction: never hand that on.
-    if (conn.isBroken || conn.isBusy || conn.transactionStatus !== 'I') return 'error';
+    const txStatus = conn.transactionStatus;
+    if (conn.isBroken || conn.isBusy || (txStatus !== null && txStatus !== 'I')) return 'error';
     if (this.config.maxUses > 0 && conn.uses >= this.config.maxUses) return 'max_uses';
     if (nowMs >= conn.expiresAtMs) return 'lifetime';
     return undefined;
@@ -513,6 +516,8 @@ class Lease implements PooledConnection {
   constructor(
     conn: PoolConnection,
     private readonly pool: MonitoredPool,
+    /** The acquire's signal: it also cancels statements run on this lease. */
+    private readonly signal: AbortSignal | undefined,
   ) {
     this.conn = conn;
   }
@@ -522,11 +527,11 @@ class Lease implements PooledConnection {
   }
 
   query<R extends pg.QueryResultRow>(options: QueryOptions | string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<R>> {
-    return this.conn ? this.conn.run<R>(options, sql, params) : Promise.reject(usedAfterRelease());
+    return this.conn ? this.conn.run<R>(options, sql, params, undefined, this.signal) : Promise.reject(usedAfterRelease());
   }
 
   copyFrom(options: QueryOptions | string, sql: string, source: CopySource): Promise<number> {
-    return this.conn ? this.conn.copy(options, sql, source) : Promise.reject(usedAfterRelease());
+    return this.conn ? this.conn.copy(options, sql, source, undefined, this.signal) : Promise.reject(usedAfterRelease());
   }
 
   release(destroyWith?: Error): void {

@@ -5,9 +5,14 @@ import type { Readable } from 'node:stream';
 export interface QueryOptions {
   /** Operation name for metrics, logs and spans, e.g. `orders.get` or `fills.insert_copy`. */
   op: string;
-  /** Aborts the query: the statement is cancelled on the server. */
+  /**
+   * Aborts the query with CancelledError: a running statement is cancelled
+   * on the server (cancel request; CopyFail for COPY), a waiting acquire
+   * leaves the queue, and nothing is sent when it is already aborted. Inside
+   * a transaction or on a lease it adds to their signal.
+   */
   signal?: AbortSignal;
-  /** Overrides the pool's client-side query timeout, ms. */
+  /** Overrides the pool's client-side query timeout (POOL_QUERY_TIMEOUT_MS), ms; past it the connection is destroyed. */
   timeoutMs?: number;
   /** Table the query mainly touches (span attribute `db.collection.name`). */
   table?: string;
@@ -37,8 +42,9 @@ export interface TransactionOptions {
   op?: string;
   /** Default: read committed. */
   isolation?: IsolationLevel;
+  /** BEGIN … READ ONLY: writes fail with SQLSTATE 25006. Default false. */
   readOnly?: boolean;
-  /** Aborting rolls back (and cancels the running statement). */
+  /** Aborting cancels the running statement on the server, rolls back, and rejects with CancelledError. */
   signal?: AbortSignal;
   /** Retries on SQLSTATE 40001/40P01; default the pool's txMaxRetries. 0 disables. */
   maxRetries?: number;
@@ -121,10 +127,15 @@ export interface Pool extends Queryable, CopySink {
   /**
    * Checks out a connection, waiting at most the acquire timeout
    * (AcquireTimeoutError). Aborting the signal removes the wait from the
-   * queue (CancelledError); after close() it throws ShuttingDownError.
+   * queue (CancelledError), and later cancels statements run on the
+   * connection. After close() it throws ShuttingDownError.
    */
   acquire(options?: { signal?: AbortSignal }): Promise<PooledConnection>;
-  /** Runs `fn` with a checked-out connection, releasing (or destroying on connection errors) afterwards. */
+  /**
+   * Runs `fn` with a checked-out connection, releasing (or destroying on
+   * connection errors) afterwards. The signal covers the acquire and every
+   * statement on the connection.
+   */
   withConnection<T>(fn: (conn: PooledConnection) => Promise<T>, options?: { signal?: AbortSignal }): Promise<T>;
   /** BEGIN … COMMIT around `fn`; ROLLBACK on error; retries serialization failures and deadlocks. */
   withTransaction<T>(fn: (tx: Transaction) => Promise<T>, options?: TransactionOptions): Promise<T>;

@@ -106,6 +106,16 @@ describe('db/pool faults (integration)', () => {
     expect(rows[0]!.n).to.equal('0');
   });
 
+  it('statement_timeout fires on the server: DbTimeoutError with 57014, and the connection stays in the pool', async () => {
+    const pool = harness.pool({ POOL_STATEMENT_TIMEOUT_MS: '100', POOL_QUERY_TIMEOUT_MS: '5000' });
+    const pid = (await pool.query<{ pid: number }>('test.pid', 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid;
+    const err = await rejectionOf(pool.query('test.too_slow', 'SELECT pg_sleep(2)'));
+    expect(err).to.be.instanceOf(DbTimeoutError);
+    expect((err as DbTimeoutError).sqlState).to.equal('57014');
+    expect((await pool.query<{ pid: number }>('test.pid', 'SELECT pg_backend_pid() AS pid')).rows[0]!.pid).to.equal(pid);
+    expect(pool.stats()).to.include({ destroyedByError: 0, openedConnections: 1, queryErrorCount: 1 });
+  });
+
   it('aborting a running pg_sleep(30) cancels it on the server: the backend is idle again within a second and the connection is reused', async () => {
     const pool = harness.pool();
     const lease = await pool.acquire();

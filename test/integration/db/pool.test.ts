@@ -1,7 +1,7 @@
 import { status } from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
 import { expect } from 'chai';
-import { AcquireTimeoutError, CancelledError, InternalError, ShuttingDownError } from '../../../src/errors';
+import { AcquireTimeoutError, CancelledError, DbUnavailableError, InternalError, ShuttingDownError } from '../../../src/errors';
 import type { PooledConnection } from '../../../src/db/types';
 import { toGrpcStatus } from '../../../src/rpc/status';
 import { registry } from '../../../src/telemetry/metrics';
@@ -230,6 +230,26 @@ describe('db/pool (integration)', () => {
     expect(pool.stats()).to.include({ totalConnections: 0, idleConnections: 0, inUseConnections: 0 });
     await waitFor(async () => (await backendPids(harness.url, appName)).length === 0, 'the backends to end');
     await pool.close();
+  });
+
+  it('withConnection releases the connection after success and after an SQL error, and destroys it after a connection error', async () => {
+    const pool = harness.pool();
+    const pid = await pool.withConnection(async (conn) => {
+      await conn.query('test.one', 'SELECT 1');
+      return conn.processId;
+    });
+    expect(pool.stats()).to.include({ idleConnections: 1, inUseConnections: 0 });
+    const sqlError = await rejectionOf(pool.withConnection((conn) => conn.query('test.bad', 'SELECT * FROM no_such_table')));
+    expect((sqlError as InternalError).sqlState).to.equal('42P01');
+    expect(pool.stats()).to.include({ idleConnections: 1, destroyedByError: 0 });
+    const dead = await rejectionOf(
+      pool.withConnection(async (conn) => {
+        expect(conn.processId).to.equal(pid);
+        await conn.query('test.suicide', 'SELECT pg_terminate_backend(pg_backend_pid())');
+      }),
+    );
+    expect(dead).to.be.instanceOf(DbUnavailableError);
+    expect(pool.stats()).to.include({ idleConnections: 0, totalConnections: 0, destroyedByError: 1 });
   });
 
   it('a lease is inert after release(); a connection released inside a transaction is destroyed, not reused', async () => {
