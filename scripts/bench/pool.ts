@@ -5,11 +5,13 @@
  *   npm run build && node dist/scripts/bench/pool.js
  *
  * Env: DATABASE_URL (default: a throwaway embedded PostgreSQL), BENCH_QUERIES
- * (per round, default 20,000), BENCH_ROUNDS (default 5). Prints a table and a
- * JSON line. Each figure is the median over rounds; variants alternate within
- * a round so drift hits them alike. "cpu µs/op" is this process's CPU time per
- * operation (user + system), the pool's real cost; wall time is dominated by
- * the round trip to the server.
+ * (per variant and round, default 4,000), BENCH_ROUNDS (default 15). Prints a
+ * table and a JSON line. Variants run in a rotating order within each round,
+ * so drift and neighbours' load hit them alike; each figure is the median over
+ * rounds (min in brackets: the least disturbed round), and the overhead is the
+ * median of the per-round differences to raw pg.Client. "cpu" is this
+ * process's CPU time per operation (user + system), the pool's own cost; wall
+ * time is dominated by the round trip to the server.
  */
 import fs from 'node:fs/promises';
 import net from 'node:net';
@@ -26,8 +28,8 @@ import { createPool } from '../../src/db/pool';
 import type { Pool } from '../../src/db/types';
 import { silentLogger } from '../../src/telemetry/logger';
 
-const QUERIES = Number(process.env.BENCH_QUERIES ?? 20_000);
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
+const QUERIES = Number(process.env.BENCH_QUERIES ?? 4_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const CONCURRENCY = 8;
 const COPY_ROWS = 10_000;
 
@@ -114,10 +116,13 @@ async function main(): Promise<void> {
     // Warm-up: JIT, connections, prepared nothing.
     for (const v of Object.values(variants)) await parallel(2_000, CONCURRENCY, v.par);
 
+    const names = Object.keys(variants);
     const seq: Record<string, Sample[]> = {};
     const par: Record<string, Sample[]> = {};
     for (let round = 0; round < ROUNDS; round++) {
-      for (const [name, v] of Object.entries(variants)) {
+      for (let k = 0; k < names.length; k++) {
+        const name = names[(round + k) % names.length]!;
+        const v = variants[name]!;
         (seq[name] ??= []).push(await measure(QUERIES, () => sequential(QUERIES, v.seq)));
         (par[name] ??= []).push(await measure(QUERIES, () => parallel(QUERIES, CONCURRENCY, v.par)));
       }
@@ -126,44 +131,67 @@ async function main(): Promise<void> {
     await ours.query('bench.ddl', 'CREATE UNLOGGED TABLE IF NOT EXISTS bench_copy (id int, fill_id text, symbol text, price numeric, qty numeric)');
     const rows = copyRows();
     const copyMs: Record<string, number[]> = { 'pg-copy-streams (raw)': [], 'orderflow pool.copyFrom': [] };
-    for (let round = 0; round < ROUNDS; round++) {
-      await raw[0]!.query('TRUNCATE bench_copy');
-      let t0 = performance.now();
-      const stream = raw[0]!.query(copyFrom('COPY bench_copy FROM STDIN'));
-      await pipeline(Readable.from(rows), stream);
-      copyMs['pg-copy-streams (raw)']!.push(performance.now() - t0);
-      await raw[0]!.query('TRUNCATE bench_copy');
-      t0 = performance.now();
-      const n = await ours.copyFrom('bench.copy', 'COPY bench_copy FROM STDIN', rows);
-      copyMs['orderflow pool.copyFrom']!.push(performance.now() - t0);
-      if (n !== COPY_ROWS) throw new Error(`COPY loaded ${n} rows, expected ${COPY_ROWS}`);
+    const copyVariants: [string, () => Promise<number>][] = [
+      [
+        'pg-copy-streams (raw)',
+        async () => {
+          const stream = raw[0]!.query(copyFrom('COPY bench_copy FROM STDIN'));
+          await pipeline(Readable.from(rows), stream);
+          return stream.rowCount;
+        },
+      ],
+      ['orderflow pool.copyFrom', () => ours.copyFrom('bench.copy', 'COPY bench_copy FROM STDIN', rows)],
+    ];
+    for (let round = 0; round < ROUNDS * 2; round++) {
+      for (let k = 0; k < copyVariants.length; k++) {
+        const [name, run] = copyVariants[(round + k) % copyVariants.length]!;
+        await raw[0]!.query('TRUNCATE bench_copy');
+        const t0 = performance.now();
+        const n = await run();
+        copyMs[name]!.push(performance.now() - t0);
+        if (n !== COPY_ROWS) throw new Error(`${name} loaded ${n} rows, expected ${COPY_ROWS}`);
+      }
     }
 
+    const baseline = 'pg.Client (raw)';
+    const summary = (samples: Sample[], key: keyof Sample) => ({
+      median: +median(samples.map((x) => x[key])).toFixed(1),
+      min: +Math.min(...samples.map((x) => x[key])).toFixed(1),
+    });
+    const overhead = (samples: Sample[], base: Sample[], key: keyof Sample) => +median(samples.map((x, i) => x[key] - base[i]![key])).toFixed(1);
     const result = {
-      queriesPerRound: QUERIES,
+      queriesPerVariantAndRound: QUERIES,
       rounds: ROUNDS,
       concurrency: CONCURRENCY,
-      select1: Object.fromEntries(
-        Object.keys(variants).map((name) => [
+      select1UsPerQuery: Object.fromEntries(
+        names.map((name) => [
           name,
           {
-            sequentialWallUsPerOp: +median(seq[name]!.map((s) => s.wallUsPerOp)).toFixed(1),
-            sequentialCpuUsPerOp: +median(seq[name]!.map((s) => s.cpuUsPerOp)).toFixed(1),
-            concurrentWallUsPerOp: +median(par[name]!.map((s) => s.wallUsPerOp)).toFixed(1),
-            concurrentCpuUsPerOp: +median(par[name]!.map((s) => s.cpuUsPerOp)).toFixed(1),
+            sequentialWall: summary(seq[name]!, 'wallUsPerOp'),
+            sequentialCpu: summary(seq[name]!, 'cpuUsPerOp'),
+            concurrentWall: summary(par[name]!, 'wallUsPerOp'),
+            concurrentCpu: summary(par[name]!, 'cpuUsPerOp'),
+            overheadVsRaw: {
+              sequentialWall: overhead(seq[name]!, seq[baseline]!, 'wallUsPerOp'),
+              sequentialCpu: overhead(seq[name]!, seq[baseline]!, 'cpuUsPerOp'),
+              concurrentWall: overhead(par[name]!, par[baseline]!, 'wallUsPerOp'),
+              concurrentCpu: overhead(par[name]!, par[baseline]!, 'cpuUsPerOp'),
+            },
           },
         ]),
       ),
-      copy10kRowsMs: Object.fromEntries(Object.entries(copyMs).map(([name, ms]) => [name, +median(ms).toFixed(1)])),
+      copy10kRowsMs: Object.fromEntries(Object.entries(copyMs).map(([name, ms]) => [name, { median: +median(ms).toFixed(1), min: +Math.min(...ms).toFixed(1) }])),
     };
-    console.log(`SELECT 1, median of ${ROUNDS} rounds × ${QUERIES} queries (µs per query; concurrent = ${CONCURRENCY} in flight)`);
-    console.log('variant                          seq wall  seq cpu  conc wall  conc cpu');
-    for (const [name, r] of Object.entries(result.select1)) {
+    const cell = (x: { median: number; min: number }, d: number) => `${x.median} [${x.min}] ${d >= 0 ? '+' : ''}${d}`.padStart(22);
+    console.log(`SELECT 1: µs per query, median [min] over ${ROUNDS} rounds × ${QUERIES} queries, then the median difference to raw pg.Client`);
+    console.log(`${'variant'.padEnd(32)}${'sequential wall'.padStart(22)}${'sequential cpu'.padStart(22)}${`${CONCURRENCY} in flight wall`.padStart(22)}${`${CONCURRENCY} in flight cpu`.padStart(22)}`);
+    for (const [name, r] of Object.entries(result.select1UsPerQuery)) {
+      const o = r.overheadVsRaw;
       console.log(
-        `${name.padEnd(32)} ${String(r.sequentialWallUsPerOp).padStart(8)} ${String(r.sequentialCpuUsPerOp).padStart(8)} ${String(r.concurrentWallUsPerOp).padStart(10)} ${String(r.concurrentCpuUsPerOp).padStart(9)}`,
+        `${name.padEnd(32)}${cell(r.sequentialWall, o.sequentialWall)}${cell(r.sequentialCpu, o.sequentialCpu)}${cell(r.concurrentWall, o.concurrentWall)}${cell(r.concurrentCpu, o.concurrentCpu)}`,
       );
     }
-    console.log(`COPY of ${COPY_ROWS} rows, median ms: ${JSON.stringify(result.copy10kRowsMs)}`);
+    console.log(`COPY of ${COPY_ROWS} rows, ms, median [min]: ${JSON.stringify(result.copy10kRowsMs)}`);
     console.log(JSON.stringify(result));
   } finally {
     await Promise.all(raw.map((c) => c.end()));

@@ -2,14 +2,16 @@ import type { Readable } from 'node:stream';
 import type { Tracer } from '@opentelemetry/api';
 import pg from 'pg';
 import type { PoolConfig } from '../config';
-import { AcquireTimeoutError, CancelledError, InternalError, ShuttingDownError } from '../errors';
+import { AcquireTimeoutError, CancelledError, ShuttingDownError } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
-import { errorTypeOf, translatePgError } from './pg-errors';
+import { translatePgError } from './pg-errors';
 import { PoolConnection, type ConnectionShared } from './pool-connection';
 import type { CancelTarget } from './pool-cancel';
-import * as metrics from './pool-metrics';
+import { Lease } from './pool-lease';
+import { trackPool, type DestroyReason } from './pool-metrics';
 import { QueryTracker } from './pool-query-tracker';
+import { PoolCounters } from './pool-stats';
 import { dbBaseAttributes, type DbBaseAttributes } from './pool-tracing';
 import { WaitQueue, type WaitNode } from './pool-wait-queue';
 import { runTransaction, type TransactionHost } from './transaction';
@@ -95,22 +97,7 @@ class MonitoredPool implements Pool, TransactionHost {
   private refillFailures = 0;
   private refillNotBeforeMs = 0;
   private onDrained: (() => void) | undefined;
-  private readonly counters = {
-    acquire: 0,
-    acquireMs: 0,
-    waited: 0,
-    waitedMs: 0,
-    cancelled: 0,
-    timedOut: 0,
-    opened: 0,
-    connectErrors: 0,
-    lifetime: 0,
-    idle: 0,
-    error: 0,
-    maxUses: 0,
-    txRetries: 0,
-    txRollbacks: 0,
-  };
+  private readonly counters = new PoolCounters();
 
   constructor(options: CreatePoolOptions) {
     const { config } = options;
@@ -143,7 +130,7 @@ class MonitoredPool implements Pool, TransactionHost {
     const sweepMs = Math.min(SWEEP_MAX_MS, Math.max(SWEEP_MIN_MS, Math.floor(Math.min(...limits) / 10)));
     this.sweepTimer = setInterval(() => this.sweep(), sweepMs);
     this.sweepTimer.unref();
-    this.untrack = metrics.trackPool(this);
+    this.untrack = trackPool(this);
     this.refill(performance.now());
   }
 
@@ -192,14 +179,14 @@ class MonitoredPool implements Pool, TransactionHost {
   checkout(signal?: AbortSignal): Promise<PoolConnection> {
     if (this.stateValue !== 'RUNNING') return Promise.reject(new ShuttingDownError(COMPONENT));
     if (signal?.aborted) {
-      this.noteCancelledAcquire();
+      this.counters.acquireCancelled();
       return Promise.reject(new CancelledError({ cause: signal.reason }));
     }
     const startedMs = performance.now();
     const conn = this.takeIdle(startedMs);
     if (conn !== undefined) {
       this.lease(conn);
-      this.noteAcquire(performance.now() - startedMs, false);
+      this.counters.acquired(performance.now() - startedMs, false);
       return Promise.resolve(conn);
     }
     return new Promise<PoolConnection>((resolve, reject) => {
@@ -243,43 +230,25 @@ class MonitoredPool implements Pool, TransactionHost {
   }
 
   noteRetry(sqlState: string): void {
-    this.counters.txRetries++;
-    metrics.transactionRetriesCounter.inc({ sqlstate: sqlState });
+    this.counters.transactionRetried(sqlState);
   }
 
   noteRollback(cause: unknown): void {
-    this.counters.txRollbacks++;
-    metrics.transactionRollbacksCounter.inc({ sqlstate: errorTypeOf(cause) });
+    this.counters.transactionRolledBack(cause);
   }
 
   stats(): PoolStats {
-    const c = this.counters;
-    const idle = this.idle.length;
-    return {
-      maxConnections: this.config.max,
-      totalConnections: this.all.size + this.connecting,
-      idleConnections: idle,
-      inUseConnections: this.inUse,
-      connectingConnections: this.connecting,
-      pendingAcquires: this.waiters.length,
-      acquireCount: c.acquire,
-      acquireDurationMsTotal: c.acquireMs,
-      waitedAcquireCount: c.waited,
-      waitedAcquireDurationMsTotal: c.waitedMs,
-      cancelledAcquireCount: c.cancelled,
-      timedOutAcquireCount: c.timedOut,
-      openedConnections: c.opened,
-      connectErrorCount: c.connectErrors,
-      destroyedByLifetime: c.lifetime,
-      destroyedByIdle: c.idle,
-      destroyedByError: c.error,
-      destroyedByMaxUses: c.maxUses,
-      queryCount: this.tracker.queryCount,
-      queryErrorCount: this.tracker.queryErrorCount,
-      slowQueryCount: this.tracker.slowQueryCount,
-      transactionRetryCount: c.txRetries,
-      transactionRollbackCount: c.txRollbacks,
-    };
+    return this.counters.snapshot(
+      {
+        maxConnections: this.config.max,
+        totalConnections: this.all.size + this.connecting,
+        idleConnections: this.idle.length,
+        inUseConnections: this.inUse,
+        connectingConnections: this.connecting,
+        pendingAcquires: this.waiters.length,
+      },
+      this.tracker,
+    );
   }
 
   close(): Promise<void> {
@@ -343,7 +312,7 @@ class MonitoredPool implements Pool, TransactionHost {
   private handOver(conn: PoolConnection, waiter: Waiter, nowMs: number): void {
     this.settleWaiter(waiter);
     this.lease(conn);
-    this.noteAcquire(nowMs - waiter.startedMs, true);
+    this.counters.acquired(nowMs - waiter.startedMs, true);
     waiter.resolve(conn);
   }
 
@@ -385,8 +354,7 @@ class MonitoredPool implements Pool, TransactionHost {
 
   private onConnected(client: pg.Client): void {
     this.connecting--;
-    this.counters.opened++;
-    metrics.connectionsOpenedCounter.inc();
+    this.counters.connectionOpened();
     this.refillFailures = 0;
     this.refillNotBeforeMs = 0;
     const now = performance.now();
@@ -406,8 +374,7 @@ class MonitoredPool implements Pool, TransactionHost {
 
   private onConnectFailed(client: pg.Client, err: unknown): void {
     this.connecting--;
-    this.counters.connectErrors++;
-    metrics.connectErrorsCounter.inc();
+    this.counters.connectFailed();
     client.end().catch(noop);
     const error = translatePgError(err);
     const waiter = this.waiters.shift();
@@ -426,7 +393,7 @@ class MonitoredPool implements Pool, TransactionHost {
     }
   }
 
-  private recycleReason(conn: PoolConnection, nowMs: number): metrics.DestroyReason | undefined {
+  private recycleReason(conn: PoolConnection, nowMs: number): DestroyReason | undefined {
     // Still running something (a statement not awaited) or left inside a transaction: never hand that on.
     const txStatus = conn.transactionStatus;
     if (conn.isBroken || conn.isBusy || (txStatus !== null && txStatus !== 'I')) return 'error';
@@ -436,20 +403,14 @@ class MonitoredPool implements Pool, TransactionHost {
   }
 
   /** Removes a connection and ends it; `reason` undefined for close(), which is not counted. */
-  private destroy(conn: PoolConnection, reason: metrics.DestroyReason | undefined): void {
+  private destroy(conn: PoolConnection, reason: DestroyReason | undefined): void {
     if (conn.state === 'destroyed') return;
     if (conn.state === 'idle') {
       const index = this.idle.indexOf(conn);
       if (index >= 0) this.idle.splice(index, 1);
     }
     this.all.delete(conn);
-    if (reason !== undefined) {
-      if (reason === 'lifetime') this.counters.lifetime++;
-      else if (reason === 'idle') this.counters.idle++;
-      else if (reason === 'error') this.counters.error++;
-      else this.counters.maxUses++;
-      metrics.connectionsDestroyedCounter.inc({ reason });
-    }
+    if (reason !== undefined) this.counters.connectionDestroyed(reason);
     const ending = conn.end();
     this.endings.add(ending);
     void ending.then(() => this.endings.delete(ending));
@@ -473,15 +434,14 @@ class MonitoredPool implements Pool, TransactionHost {
   private timeOutWaiter(waiter: Waiter): void {
     if (waiter.node === undefined || !this.waiters.remove(waiter.node)) return;
     this.settleWaiter(waiter);
-    this.counters.timedOut++;
-    metrics.acquireTimeoutsCounter.inc();
+    this.counters.acquireTimedOut();
     waiter.reject(new AcquireTimeoutError(Math.round(performance.now() - waiter.startedMs)));
   }
 
   private cancelWaiter(waiter: Waiter): void {
     if (waiter.node === undefined || !this.waiters.remove(waiter.node)) return;
     this.settleWaiter(waiter);
-    this.noteCancelledAcquire();
+    this.counters.acquireCancelled();
     waiter.reject(new CancelledError({ cause: waiter.signal?.reason }));
   }
 
@@ -490,59 +450,4 @@ class MonitoredPool implements Pool, TransactionHost {
     if (waiter.timer !== undefined) clearTimeout(waiter.timer);
     if (waiter.onAbort !== undefined) waiter.signal?.removeEventListener('abort', waiter.onAbort);
   }
-
-  private noteAcquire(durationMs: number, waited: boolean): void {
-    const c = this.counters;
-    c.acquire++;
-    c.acquireMs += durationMs;
-    if (waited) {
-      c.waited++;
-      c.waitedMs += durationMs;
-    }
-    metrics.acquiresCounter.inc();
-    metrics.acquireWaitHistogram.observe(durationMs / 1_000);
-  }
-
-  private noteCancelledAcquire(): void {
-    this.counters.cancelled++;
-    metrics.acquireCancellationsCounter.inc();
-  }
-}
-
-/** What acquire() hands out: a connection until release(), inert afterwards. */
-class Lease implements PooledConnection {
-  private conn: PoolConnection | undefined;
-
-  constructor(
-    conn: PoolConnection,
-    private readonly pool: MonitoredPool,
-    /** The acquire's signal: it also cancels statements run on this lease. */
-    private readonly signal: AbortSignal | undefined,
-  ) {
-    this.conn = conn;
-  }
-
-  get processId(): number | undefined {
-    return this.conn?.processId;
-  }
-
-  query<R extends pg.QueryResultRow>(options: QueryOptions | string, sql: string, params?: readonly unknown[]): Promise<pg.QueryResult<R>> {
-    return this.conn ? this.conn.run<R>(options, sql, params, undefined, this.signal) : Promise.reject(usedAfterRelease());
-  }
-
-  copyFrom(options: QueryOptions | string, sql: string, source: CopySource): Promise<number> {
-    return this.conn ? this.conn.copy(options, sql, source, undefined, this.signal) : Promise.reject(usedAfterRelease());
-  }
-
-  release(destroyWith?: Error): void {
-    const conn = this.conn;
-    if (conn === undefined) return;
-    this.conn = undefined;
-    if (destroyWith !== undefined) conn.markBroken(destroyWith);
-    this.pool.checkin(conn);
-  }
-}
-
-function usedAfterRelease(): InternalError {
-  return new InternalError({ cause: new Error('A pooled connection was used after release().') });
 }
