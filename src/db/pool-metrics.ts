@@ -1,5 +1,6 @@
-import { Counter, Gauge, Histogram, type Metric } from 'prom-client';
+import { Counter, Gauge, type Metric } from 'prom-client';
 import { registry } from '../telemetry/metrics';
+import { FastHistogram, type HistogramSeries } from './pool-histogram';
 import type { PoolStats } from './types';
 
 /**
@@ -29,7 +30,7 @@ function sumOverPools(field: keyof PoolStats): number {
 }
 
 /** Returns the already registered family, so a second copy of this module never throws "already registered". */
-function once<T extends Metric>(name: string, create: () => T): T {
+function once<T extends Metric | FastHistogram>(name: string, create: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? create();
 }
 
@@ -85,13 +86,16 @@ export const poolPendingGauge = once(
 export const acquireWaitHistogram = once(
   'orderflow_db_pool_acquire_wait_seconds',
   () =>
-    new Histogram({
+    new FastHistogram({
       name: 'orderflow_db_pool_acquire_wait_seconds',
       help: 'Time a successful acquire waited for a database connection.',
       buckets: ACQUIRE_BUCKETS_S,
-      registers: [registry],
+      registry,
     }),
 );
+
+/** The one series of the acquire histogram. */
+export const acquireWait: HistogramSeries = acquireWaitHistogram.labels();
 
 /** Successful acquires. */
 export const acquiresCounter = once(
@@ -148,12 +152,11 @@ export const connectionsDestroyedCounter = once(
 export const queryDurationHistogram = once(
   'orderflow_db_query_duration_seconds',
   () =>
-    new Histogram({
+    new FastHistogram({
       name: 'orderflow_db_query_duration_seconds',
       help: 'Duration of database statements by operation.',
-      labelNames: ['operation'] as const,
       buckets: QUERY_BUCKETS_S,
-      registers: [registry],
+      registry,
     }),
 );
 
@@ -215,7 +218,7 @@ export const MAX_OPERATION_LABELS = 500;
 /** The per-operation metric children, cached so the hot path allocates no label objects. */
 export interface OperationMetrics {
   readonly operation: string;
-  readonly duration: { observe(value: number): void };
+  readonly duration: HistogramSeries;
 }
 
 const operations = new Map<string, OperationMetrics>();
@@ -225,7 +228,7 @@ export function operationMetrics(op: string): OperationMetrics {
   let entry = operations.get(op);
   if (entry === undefined) {
     const operation = operations.size < MAX_OPERATION_LABELS ? op : 'other';
-    entry = operation === op ? { operation, duration: queryDurationHistogram.labels(operation) } : operationMetrics('other');
+    entry = operation === op ? { operation, duration: queryDurationHistogram.labels({ operation }) } : operationMetrics('other');
     if (operation === op) operations.set(op, entry);
   }
   return entry;

