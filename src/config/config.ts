@@ -18,7 +18,7 @@ export interface PoolConfig {
   max: number;
   /** Connections opened at start and kept warm. Env POOL_MIN, default 2. */
   min: number;
-  /** Idle connections above `min` close after this long, ms. Env POOL_IDLE_TIMEOUT_MS, default 30,000. */
+  /** Idle connections above `min` close after this long, ms (0 = never). Env POOL_IDLE_TIMEOUT_MS, default 30,000. */
   idleTimeoutMs: number;
   /** A connection is recycled after this long, ms (0 = never). Env POOL_MAX_LIFETIME_MS, default 1,800,000. */
   maxLifetimeMs: number;
@@ -38,7 +38,7 @@ export interface PoolConfig {
   keepAliveMs: number;
   /** application_name shown in pg_stat_activity. Env POOL_APPLICATION_NAME, default "orderflow". */
   applicationName: string;
-  /** Queries slower than this are logged and counted, ms. Env SLOW_QUERY_MS, default 100. */
+  /** Statements slower than this are logged and counted, ms (0 logs every statement). Env SLOW_QUERY_MS, default 100. */
   slowQueryMs: number;
   /** Retries of a transaction on serialization failure or deadlock. Env TX_MAX_RETRIES, default 5. */
   txMaxRetries: number;
