@@ -39,7 +39,9 @@ const DIAG_REPEAT_MS = 60_000;
 export function startTracing(config: OtelConfig, logger: Logger): void {
   if (!config.tracingEnabled) return;
   const log = logger.child({ component: 'otel' });
-  diag.setLogger(createDiagLogger(log), { logLevel: toDiagLevel(config.logLevel), suppressOverrideMessage: true });
+  const diagLogger = createDiagLogger(log);
+  const setDiagLogger = () => diag.setLogger(diagLogger, { logLevel: toDiagLevel(config.logLevel), suppressOverrideMessage: true });
+  setDiagLogger();
   // Failed exports land here (BatchSpanProcessor → globalErrorHandler); a
   // missing collector must never look like a service error, so warn, throttled.
   const warnExportFailure = throttled((err: unknown) => log.warn({ err: describe(err) }, 'span export failed; spans are dropped until the collector answers'));
@@ -66,6 +68,8 @@ export function startTracing(config: OtelConfig, logger: Logger): void {
     metricReaders: [],
     logRecordProcessors: [],
   });
+  // NodeSDK's constructor installs a console diag logger when OTEL_LOG_LEVEL is set; ours wins.
+  setDiagLogger();
   sdk.start();
   registerTracingShutdown(() => sdk.shutdown());
   log.info({ exporters: config.tracesExporters, protocol: config.protocol, endpoint: config.tracesEndpoint, serviceName: config.serviceName }, 'tracing started');

@@ -226,3 +226,40 @@ describe('span flush on SIGTERM (integration, real process)', function () {
     expect(spans.map((s) => s.parentSpanId)).to.deep.equal([ctx.spanId]);
   });
 });
+
+describe('collector down (integration, real process)', function () {
+  this.timeout(60_000);
+  let db: TestDatabase;
+  let proc: ServiceProcess | undefined;
+
+  before(async () => {
+    db = await createTestDatabase('otlp_down');
+  });
+  after(async () => {
+    await stop(proc);
+    await db?.drop();
+  });
+
+  it('keeps serving, logs a throttled warning (never an error) and still exits 0', async () => {
+    // Injected for real: the endpoint is a free port nobody listens on.
+    const deadEndpoint = `http://127.0.0.1:${await freePort()}`;
+    const started = await startTracedService(db, deadEndpoint, { OTEL_BSP_SCHEDULE_DELAY: '50', OTEL_EXPORTER_OTLP_TIMEOUT: '1000' });
+    proc = started.proc;
+    const codes: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      codes.push(await getOrder(started.client, `o-down-${i}`, new grpc.Metadata()));
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    started.client.close();
+    expect(new Set(codes).size, 'calls keep being answered').to.equal(1);
+    const deadline = Date.now() + 10_000;
+    while (!proc.output().includes('span export failed') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+    proc.child.kill('SIGTERM');
+    expect(await waitForExit(proc, 20_000)).to.equal(0);
+    const lines = proc.output().split('\n').filter((l) => l.startsWith('{'));
+    const failures = lines.filter((l) => l.includes('span export failed'));
+    expect(failures.length, 'one throttled warning').to.equal(1);
+    expect(failures[0]).to.include('"level":"warn"');
+    expect(lines.filter((l) => /"level":"(error|fatal)"/.test(l))).to.deep.equal([]);
+  });
+});
