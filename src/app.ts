@@ -9,6 +9,7 @@ import { HealthReporter } from './rpc/health';
 import { GrpcServer } from './rpc/server';
 import type { Logger } from './telemetry/logger';
 import { MetricsServer } from './telemetry/metrics';
+import { shutdownTracing } from './telemetry/tracing';
 
 /** Life cycle of the whole service. */
 export type AppState = 'STARTING' | 'RUNNING' | 'DRAINING' | 'CLOSED';
@@ -17,6 +18,8 @@ export type AppState = 'STARTING' | 'RUNNING' | 'DRAINING' | 'CLOSED';
 const HEALTH_PROBE_INTERVAL_MS = 2_000;
 /** How long to wait for the database at start-up, ms. */
 const DATABASE_WAIT_MS = 60_000;
+/** Longest wait for the last spans to reach the collector at shutdown, ms. */
+const TRACER_SHUTDOWN_MS = 5_000;
 
 /**
  * The running service: database (embedded or DATABASE_URL), pool, migrations,
@@ -101,8 +104,8 @@ export class App {
 
   /**
    * Ordered shutdown: health NOT_SERVING, stop accepting and drain calls
-   * (forced at the grace deadline), close the pool, stop the embedded
-   * database. Idempotent.
+   * (forced at the grace deadline), close the pool, flush and stop tracing,
+   * stop the embedded database. Idempotent.
    */
   close(): Promise<void> {
     if (!this.closePromise) this.closePromise = this.shutdown();
@@ -116,6 +119,8 @@ export class App {
     await this.server?.close(this.config.shutdownGraceMs);
     await this.metrics?.close();
     await this.poolValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the pool failed'));
+    // After the pool (its last spans are ended), before the database stops.
+    await shutdownTracing(TRACER_SHUTDOWN_MS, (err) => logger.warn({ err }, 'flushing spans at shutdown failed'));
     await this.embedded?.stop().catch((err: unknown) => logger.error({ err }, 'stopping embedded PostgreSQL failed'));
     this.stateValue = 'CLOSED';
     logger.info('orderflow stopped');

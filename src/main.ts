@@ -1,4 +1,7 @@
-import { App } from './app';
+// Only modules that never load @grpc/grpc-js are imported statically: tracing
+// must start before grpc-js is first required, so instrumentation-grpc can
+// patch its server. Everything else is required after startTracing.
+import type { App as AppClass } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './telemetry/logger';
 
@@ -19,6 +22,12 @@ async function main(): Promise<void> {
     throw err;
   }
   const logger = createLogger(config.logLevel);
+  if (config.otel.tracingEnabled) {
+    // Loaded only when on: with OTEL_TRACES_EXPORTER=none no SDK module is even read.
+    (require('./telemetry/sdk') as typeof import('./telemetry/sdk')).startTracing(config.otel, logger);
+  }
+  // require, not import(): TypeScript's node16 mode keeps import() as an ESM import.
+  const { App } = require('./app') as { App: typeof AppClass };
   const app = new App(config, logger);
 
   // Registered before start so a signal during start-up still stops cleanly.

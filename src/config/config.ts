@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { ConfigError, type ConfigProblem } from './config-error';
 import * as D from './defaults';
+import { readOtelConfig, type OtelConfig } from './otel';
 
 /** Log levels accepted by LOG_LEVEL. */
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
@@ -91,6 +92,8 @@ export interface Config {
   pool: PoolConfig;
   ingest: IngestConfig;
   cache: CacheConfig;
+  /** The standard OTEL_* variables (tracing); see otel.ts. */
+  otel: OtelConfig;
 }
 
 /** Environment as plain strings; `process.env` fits. */
@@ -146,6 +149,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     pool,
     ingest,
     cache,
+    otel: readOtelConfig(env, problems),
   };
 
   // Contradictions between settings (checked only when each side parsed).

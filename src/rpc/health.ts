@@ -1,9 +1,18 @@
 import { HealthImplementation, type ServingStatus } from 'grpc-health-check';
 import type { Server } from '@grpc/grpc-js';
+import { Gauge } from 'prom-client';
 import type { Logger } from '../telemetry/logger';
+import { registry } from '../telemetry/metrics';
 import { ORDERFLOW_SERVICE_NAME } from './proto';
 
 export { protoPath as HEALTH_PROTO_PATH } from 'grpc-health-check';
+
+/** 1 while the last health probe reached the database, else 0 (the "database unreachable" alert). */
+const databaseUp = new Gauge({
+  name: 'orderflow_database_up',
+  help: '1 when the last health probe of the database succeeded, 0 when it failed.',
+  registers: [registry],
+});
 
 /** Options of the health reporter. */
 export interface HealthReporterOptions {
@@ -49,8 +58,10 @@ export class HealthReporter {
     this.probing = true;
     try {
       await this.options.probe();
+      databaseUp.set(1);
       this.set('SERVING');
     } catch (err) {
+      databaseUp.set(0);
       if (this.current === 'SERVING') this.options.logger.warn({ err: (err as Error).message }, 'database probe failed; health NOT_SERVING');
       this.set('NOT_SERVING');
     } finally {

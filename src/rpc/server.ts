@@ -3,6 +3,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { formatHostPort, type HostPort } from '../config';
 import type { OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
+import { grpcMetricsInterceptor, preregisterGrpcMethods } from '../telemetry/grpc-metrics';
 import type { Logger } from '../telemetry/logger';
 import { HEALTH_PROTO_PATH, type HealthReporter } from './health';
 import { ORDERFLOW_PROTO_PATH, PROTO_LOADER_OPTIONS, orderFlowServiceDefinition } from './proto';
@@ -42,7 +43,10 @@ export class GrpcServer {
       'grpc.keepalive_timeout_ms': 10_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 5_000,
+      // Calls by method and status for /metrics (orderflow_grpc_server_*).
+      interceptors: [grpcMetricsInterceptor],
     });
+    preregisterGrpcMethods(METHODS.map(String));
     this.server.addService(orderFlowServiceDefinition(), withUnimplemented(options.handlers) as unknown as grpc.UntypedServiceImplementation);
     options.health.addToServer(this.server);
     const reflectionDefinition = protoLoader.loadSync([ORDERFLOW_PROTO_PATH, HEALTH_PROTO_PATH], PROTO_LOADER_OPTIONS);

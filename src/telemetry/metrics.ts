@@ -10,6 +10,12 @@ import type { Logger } from './logger';
  */
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry, prefix: 'orderflow_' });
+// prom-client also exports these sums as gauges named `_total`, which
+// `promtool check metrics` rejects (that suffix means counter). The same
+// figures are `sum(orderflow_nodejs_active_handles)` etc.
+for (const name of ['orderflow_nodejs_active_handles_total', 'orderflow_nodejs_active_requests_total', 'orderflow_nodejs_active_resources_total']) {
+  registry.removeSingleMetric(name);
+}
 
 /** Serves `/metrics` in the Prometheus text format. */
 export class MetricsServer {

@@ -1,0 +1,77 @@
+import * as grpc from '@grpc/grpc-js';
+import { expect } from 'chai';
+import type { App } from '../../../src/app';
+import type { OrderFlowClient } from '../../../src/generated/orderflow/v1/OrderFlow';
+import { registry } from '../../../src/telemetry/metrics';
+import { startTestApp } from '../../helpers/app';
+import { orderFlowClient } from '../../helpers/grpc';
+import { createTestDatabase, withAdmin, adminUrl, type TestDatabase } from '../../helpers/postgres';
+
+/** Current value of a labelled counter/gauge in the process registry (0 when the series does not exist). */
+async function metricValue(name: string, labels: Record<string, string> = {}): Promise<number> {
+  const metric = registry.getSingleMetric(name);
+  if (!metric) throw new Error(`metric ${name} is not registered`);
+  const { values } = await metric.get();
+  return values
+    .filter((v) => Object.entries(labels).every(([k, want]) => String((v.labels as Record<string, unknown>)[k]) === want))
+    .reduce((sum, v) => sum + v.value, 0);
+}
+
+async function eventually(fn: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await fn()) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return fn();
+}
+
+describe('gRPC call metrics and database_up (integration, in-process)', function () {
+  this.timeout(30_000);
+  let db: TestDatabase;
+  let app: App | undefined;
+  let client: OrderFlowClient;
+
+  before(async () => {
+    db = await createTestDatabase('grpc_metrics');
+    app = await startTestApp(db.url);
+    client = orderFlowClient(app.grpcPort);
+  });
+  after(async () => {
+    client?.close();
+    await app?.close();
+    await db?.drop();
+  });
+
+  it('counts a stream the client cancels as CANCELLED, once', async () => {
+    const labels = { method: 'Ingest', code: 'CANCELLED' };
+    const before = await metricValue('orderflow_grpc_server_handled_total', labels);
+    const call = client.Ingest();
+    call.on('error', () => undefined);
+    // The server has the call once it answers metadata or the hello is read; give it a moment.
+    await new Promise((r) => setTimeout(r, 200));
+    call.cancel();
+    expect(await eventually(async () => (await metricValue('orderflow_grpc_server_handled_total', labels)) === before + 1, 5_000)).to.equal(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await metricValue('orderflow_grpc_server_handled_total', labels)).to.equal(before + 1);
+  });
+
+  it('counts a call whose deadline expires as DEADLINE_EXCEEDED', async () => {
+    const labels = { method: 'Ingest', code: 'DEADLINE_EXCEEDED' };
+    const before = await metricValue('orderflow_grpc_server_handled_total', labels);
+    const status = await new Promise<number>((resolve) => {
+      // A stream that never says hello is never answered: only the deadline ends it.
+      const call = client.Ingest({ deadline: Date.now() + 300 });
+      call.on('error', (err: grpc.ServiceError) => resolve(err.code));
+    });
+    expect(status).to.equal(grpc.status.DEADLINE_EXCEEDED);
+    expect(await eventually(async () => (await metricValue('orderflow_grpc_server_handled_total', labels)) === before + 1, 5_000)).to.equal(true);
+  });
+
+  it('orderflow_database_up goes 0 when the database disappears (dropped for real)', async () => {
+    expect(await metricValue('orderflow_database_up')).to.equal(1);
+    // Terminates every session and makes new connections fail: the health probe (every 2 s) fails.
+    await withAdmin(adminUrl(), (c) => c.query(`DROP DATABASE ${c.escapeIdentifier(db.name)} WITH (FORCE)`));
+    expect(await eventually(async () => (await metricValue('orderflow_database_up')) === 0, 10_000)).to.equal(true);
+  });
+});
