@@ -40,7 +40,8 @@ void runCommand('import', IMPORT_USAGE, async ({ config, logger, signal }) => {
       onProgress: (p) => progress.update(p.bytes, stat.size, p.rowsRead),
     });
     progress.finish();
-    process.stdout.write(formatImportSummary(summary, args.file));
+    // maxRSS is in KiB: the process's peak, the figure that shows memory stays constant.
+    process.stdout.write(formatImportSummary(summary, args.file, process.resourceUsage().maxRSS * 1024));
     if (summary.outcome === 'aborted') return EXIT_INTERRUPTED;
     if (summary.outcome !== 'completed' || summary.inputError !== undefined) return EXIT_FAILED;
     return summary.quarantined > 0 ? EXIT_ROWS_QUARANTINED : EXIT_OK;

@@ -6,8 +6,8 @@ import { formatNs } from './time';
 /** Rows of each list printed by the import summary; the rest are counted (and all are in quarantine). */
 export const PRINTED_ROWS = 50;
 
-/** The import summary as printed on stdout. */
-export function formatImportSummary(s: ImportSummary, fileName: string): string {
+/** The import summary as printed on stdout; `peakRssBytes` adds the process's peak resident memory. */
+export function formatImportSummary(s: ImportSummary, fileName: string, peakRssBytes?: number): string {
   const seconds = s.durationMs / 1_000;
   const out: string[] = [];
   const ending = s.outcome === 'completed' && s.inputError === undefined ? 'completed' : s.outcome === 'aborted' ? 'interrupted' : 'STOPPED';
@@ -22,7 +22,8 @@ export function formatImportSummary(s: ImportSummary, fileName: string): string 
   ];
   for (const [label, n, note] of rows) out.push(`  ${label.padEnd(28)}${formatCount(n).padStart(12)}${note ? `   (${note})` : ''}`);
   out.push(`  source mark: line ${formatCount(s.markAfter)} (was ${formatCount(s.markBefore)})`);
-  if (seconds > 0) out.push(`  ${formatCount(s.rowsRead / seconds)} rows/s, ${(s.bytes / 1_048_576).toFixed(1)} MiB read`);
+  const rss = peakRssBytes === undefined ? '' : `, peak RSS ${Math.round(peakRssBytes / 1_048_576)} MiB`;
+  if (seconds > 0) out.push(`  ${formatCount(s.rowsRead / seconds)} rows/s, ${(s.bytes / 1_048_576).toFixed(1)} MiB read${rss}`);
   if (s.inputError) out.push(`reading stopped: ${s.inputError}`);
   if (s.failure) {
     const f = s.failure;

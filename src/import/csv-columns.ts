@@ -133,13 +133,24 @@ export function mapRecord(record: CsvRecord, layout: CsvLayout): MappedRecord {
   return { ok: true, event: { seq, payload: 'order', order: values as unknown as OrderEvent__Output } };
 }
 
+/** Every accepted spelling of an enum's values (upper case) → number, built once per enum. */
+const enumSpellings = new WeakMap<object, Map<string, number>>();
+
 /** Enum text → number: '' → 0 (UNSPECIFIED, which validation rejects), else name, short name or number. */
 function parseEnum(text: string, prefix: string, values: Readonly<Record<string, number>>): number | undefined {
-  const value = text.trim().toUpperCase();
-  if (value === '') return 0;
-  if (/^\d+$/.test(value)) {
-    const n = Number(value);
-    return Object.values(values).includes(n) ? n : undefined;
+  let spellings = enumSpellings.get(values);
+  if (spellings === undefined) {
+    spellings = new Map();
+    for (const [name, n] of Object.entries(values)) {
+      spellings.set(name, n);
+      if (name.startsWith(prefix)) spellings.set(name.slice(prefix.length), n);
+      spellings.set(String(n), n);
+    }
+    enumSpellings.set(values, spellings);
   }
-  return values[value] ?? values[prefix + value];
+  // The exact spelling first: the common case costs no trim or case change.
+  const exact = spellings.get(text);
+  if (exact !== undefined) return exact;
+  const value = text.trim().toUpperCase();
+  return value === '' ? 0 : spellings.get(value);
 }

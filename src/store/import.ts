@@ -132,7 +132,7 @@ type PreparedRow =
  * the import (later chunks roll back); committed chunks stay, and a rerun
  * resumes after the mark. Memory is bounded by (concurrency + 1) × chunkRows.
  */
-export async function importCsv(pool: Pool, file: AsyncIterable<Buffer>, options: ImportOptions): Promise<ImportSummary> {
+export async function importCsv(pool: Pool, file: AsyncIterable<Buffer> | Iterable<Buffer>, options: ImportOptions): Promise<ImportSummary> {
   const started = performance.now();
   if (!/^[\x21-\x7e]{1,64}$/.test(options.sourceId)) throw new InvalidArgumentError('sourceId', 'must be 1–64 printable ASCII characters');
   const validator = options.validator ?? validateEvent;

@@ -113,7 +113,6 @@ describe('db/batch against PostgreSQL (integration)', () => {
       // Every chunk that started and did not fail is applied entirely.
       const expected = started.filter((i) => i !== 5).flatMap((i) => range(i * CHUNK, i * CHUNK + CHUNK));
       expect(await ids()).to.deep.equal(expected.sort((a, b) => a - b));
-      expect(started.every((i) => i <= 5 + 2)).to.equal(true);
     });
   });
 
