@@ -7,6 +7,7 @@ import type { Event__Output } from '../generated/orderflow/v1/Event';
 import { mapRecord, readLayout, type CsvLayout, type ImportType, type RejectCodeName } from '../import/csv-columns';
 import { CsvError, parseCsv, type CsvRecord } from '../import/csv-parser';
 import { validateEvent, type EventValidator } from './import-validate';
+import { verifyResumePoint } from './import-resume';
 
 export type { ImportType } from '../import/csv-columns';
 
@@ -48,7 +49,10 @@ export interface ImportOptions {
   type?: ImportType;
   /** Rows per chunk transaction. Default 5,000. */
   chunkRows?: number;
-  /** Chunks loading at once. Default 2. */
+  /**
+   * Chunks loading at once. Default 2. Each holds a pooled connection while it
+   * waits for its turn to commit, so the pool needs this many connections.
+   */
   concurrency?: number;
   signal?: AbortSignal;
   /** Default: the stand-in validator (TODO(#8): the ingest validator). */
@@ -122,7 +126,9 @@ type PreparedRow =
  * moves in the same transaction as each chunk's rows, and chunks commit in
  * line order (CommitOrder), so after any crash the mark is exactly the last
  * line handled and a rerun skips what is at or below it: running the same file
- * twice stores nothing the second time. Fills are also checked one by one
+ * twice stores nothing the second time. The row on the mark's line is checked
+ * against what was stored there (import-resume.ts), so a different file under
+ * the same name is refused instead of having its first lines skipped. Fills are also checked one by one
  * against fills already stored (same order_id and fill_id, any source), so a
  * backfill overlapping what a venue session already streamed does not double
  * a fill.
@@ -148,7 +154,13 @@ export async function importCsv(pool: Pool, file: AsyncIterable<Buffer> | Iterab
     await records.return(undefined);
     throw err;
   }
-  const claim = await claimSource(pool, options.sourceId, options.signal);
+  let claim: { mark: number; epoch: string };
+  try {
+    claim = await claimSource(pool, options.sourceId, options.signal);
+  } catch (err) {
+    await records.return(undefined);
+    throw err;
+  }
   const summary: ImportSummary = {
     sourceId: options.sourceId,
     type: layout.type,
@@ -172,13 +184,20 @@ export async function importCsv(pool: Pool, file: AsyncIterable<Buffer> | Iterab
   const progress = (): void => options.onProgress?.({ bytes: read.bytes, rowsRead: summary.rowsRead, rowsCommitted: committedRows(summary) });
 
   async function* prepare(): AsyncGenerator<PreparedRow> {
+    let resumeVerified = claim.mark === 0;
     for await (const record of records) {
       summary.rowsRead++;
       if (summary.rowsRead % PROGRESS_EVERY_ROWS === 0) progress();
       if (record.line <= claim.mark) {
         summary.alreadyImported++;
+        if (record.line === claim.mark) {
+          await verifyResumePoint(pool, layout, options.sourceId, claim.mark, record, options.signal);
+          resumeVerified = true;
+        }
         continue;
       }
+      // No record starts on the mark's line: not the file the mark came from.
+      if (!resumeVerified) await verifyResumePoint(pool, layout, options.sourceId, claim.mark, undefined, options.signal);
       yield prepareRow(record, layout, options.sourceId, validator);
     }
   }

@@ -231,6 +231,34 @@ describe('store/import CSV (integration)', () => {
     expect(await storedLines()).to.deep.equal(Array.from({ length: 12 }, (_, i) => i + 2));
   });
 
+  it('refuses a different file under a source that already holds lines (a daily fills.csv), storing nothing', async () => {
+    const monday = [FILL_HEADER, fillLine(1), fillLine(2), fillLine(3)].join('\n');
+    expect(await run(monday)).to.include({ stored: 3, markAfter: 4 });
+    const tuesday = [FILL_HEADER, fillLine(11), fillLine(12), fillLine(13), fillLine(14), fillLine(15)].join('\n');
+    let error: unknown;
+    try {
+      await run(tuesday);
+    } catch (err) {
+      error = err;
+    }
+    expect(error).to.have.property('field', 'source');
+    expect((error as Error).message).to.include('import:test already holds lines up to 4');
+    expect(await storedLines()).to.deep.equal([2, 3, 4]);
+    expect(await mark()).to.equal(4);
+    // Under its own name it imports in full.
+    expect(await run(tuesday, { sourceId: 'import:tuesday' })).to.include({ stored: 5, alreadyImported: 0 });
+  });
+
+  it('accepts a rerun whose mark line was quarantined or skipped as a duplicate fill', async () => {
+    const endsInvalid = [FILL_HEADER, fillLine(1), 'f-x,o-x,acc,AAPL,BUY,1,0,1,,X'].join('\n');
+    expect(await run(endsInvalid)).to.include({ stored: 1, quarantined: 1, markAfter: 3 });
+    expect(await run(endsInvalid)).to.include({ stored: 0, alreadyImported: 2 });
+
+    const endsDuplicate = [FILL_HEADER, fillLine(5), fillLine(1)].join('\n');
+    expect(await run(endsDuplicate, { sourceId: 'import:dup' })).to.include({ stored: 1, duplicateFills: 1, markAfter: 3 });
+    expect(await run(endsDuplicate, { sourceId: 'import:dup' })).to.include({ stored: 0, alreadyImported: 2 });
+  });
+
   it('refuses a file whose header it cannot map, storing nothing', async () => {
     let error: unknown;
     try {
