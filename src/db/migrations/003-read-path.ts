@@ -51,7 +51,6 @@ INSERT INTO page_token_keys (key_id, secret)
   VALUES (1, sha256(convert_to(gen_random_uuid()::text || gen_random_uuid()::text, 'UTF8')));
 
 CREATE INDEX fills_ts ON fills (ts_ns);
-CREATE INDEX fills_account_ts ON fills (account_id, ts_ns);
 CREATE INDEX order_events_ts ON order_events (ts_ns);
 CREATE INDEX order_events_account_ts ON order_events (account_id, ts_ns);
 `,
