@@ -102,11 +102,11 @@ export class App {
       logger,
     });
     const handlers: Partial<OrderFlowHandlers> = {};
-    // Ingest wiring (pipeline + Ingest RPC) goes here.
-    // Read-path wiring (cache, invalidation listener, query RPCs). The ingest
-    // pipeline takes its FlushHooks from `this.readPathValue.hooks`.
+    // Read-path wiring (cache, invalidation listener, query RPCs). It comes
+    // before ingest: the pipeline takes its FlushHooks from `this.readPathValue.hooks`.
     this.readPathValue = await ReadPath.start({ pool, connectionString: databaseUrl, config, logger });
     Object.assign(handlers, this.readPathValue.handlers);
+    // Ingest wiring (pipeline + Ingest RPC) goes here.
     this.server = new GrpcServer({ address: config.grpcAddress, handlers, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
     this.grpcPortValue = await this.server.start();
     await this.health.start();
@@ -132,6 +132,7 @@ export class App {
     this.health?.shutdown();
     await this.server?.close(this.config.shutdownGraceMs);
     await this.metrics?.close();
+    // After the ingest pipeline's last flush (its afterCommit still invalidates), before the pool.
     await this.readPathValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the read path failed'));
     await this.poolValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the pool failed'));
     await this.embedded?.stop().catch((err: unknown) => logger.error({ err }, 'stopping embedded PostgreSQL failed'));
