@@ -1,7 +1,7 @@
 /**
  * GetOrder latency (p50/p99) and throughput over real gRPC on loopback, for
  * cache hits and for cache misses (each miss reads a cold order: one query),
- * at concurrency 1 and 16. The service runs in-process on a throwaway
+ * at concurrency 1 and 16; and a cache hit inside the process, without gRPC. The service runs in-process on a throwaway
  * embedded PostgreSQL (or DATABASE_URL).
  *
  *   npm run bench:read          BENCH_SECONDS (default 5) per scenario, BENCH_ORDERS (default 50,000)
@@ -9,6 +9,8 @@
 import os from 'node:os';
 import { App } from '../../src/app';
 import { loadConfig } from '../../src/config';
+import { cacheKey } from '../../src/db/cache';
+import { orderTag } from '../../src/store/cache-tags';
 import type { OrderFlowClient } from '../../src/generated/orderflow/v1/OrderFlow';
 import { loadOrderflowProto } from '../../src/rpc/proto';
 import { silentLogger } from '../../src/telemetry/logger';
@@ -58,7 +60,7 @@ async function run(client: OrderFlowClient, concurrency: number, nextId: () => s
 function report(label: string, { latenciesMs, elapsedMs }: { latenciesMs: number[]; elapsedMs: number }): void {
   latenciesMs.sort((a, b) => a - b);
   const rate = Math.round((latenciesMs.length / elapsedMs) * 1_000);
-  console.log(`${label.padEnd(28)} p50 ${quantile(latenciesMs, 0.5).toFixed(2).padStart(7)} ms   p99 ${quantile(latenciesMs, 0.99).toFixed(2).padStart(7)} ms   ${String(rate).padStart(6)} calls/s   (${latenciesMs.length} calls)`);
+  console.log(`${label.padEnd(28)} p50 ${quantile(latenciesMs, 0.5).toFixed(3).padStart(8)} ms   p99 ${quantile(latenciesMs, 0.99).toFixed(3).padStart(8)} ms   ${String(rate).padStart(6)} calls/s   (${latenciesMs.length} calls)`);
 }
 
 async function main(): Promise<void> {
@@ -89,6 +91,17 @@ async function main(): Promise<void> {
       if (app.readPath.queries.count('orders.get') !== queriesBefore) console.log('  (warning: some "hits" queried the database)');
       report(`misses, concurrency ${concurrency}`, await run(client, concurrency, nextCold));
     }
+    // The cache alone, without gRPC: what a hit costs inside the service.
+    const cache = app.readPath.cache;
+    const latenciesMs: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < 200_000; i++) {
+      const id = hot();
+      const t = performance.now();
+      await cache.get('order', { key: cacheKey('orders.get', { order_id: id }), tags: [orderTag(id)] }, () => Promise.reject(new Error('not a hit')));
+      latenciesMs.push(performance.now() - t);
+    }
+    report('in-process cache hit', { latenciesMs, elapsedMs: performance.now() - started });
   } finally {
     client.close();
     await app.close();

@@ -1,7 +1,7 @@
 import type * as grpc from '@grpc/grpc-js';
 import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
 import { cacheKey, type CacheItem, type CacheSource, type QueryCache } from '../db/cache';
-import { CancelledError, NotFoundError } from '../errors';
+import { CancelledError, InvalidArgumentError, NotFoundError } from '../errors';
 import type { FillRecord } from '../generated/orderflow/v1/FillRecord';
 import type { Order } from '../generated/orderflow/v1/Order';
 import type { OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
@@ -105,7 +105,7 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       let cursor: OrderCursor | undefined;
       if (req.page_token !== '') {
         const c = pageTokens.decode('orders', tokenFilters, req.page_token, ['t', 'o']);
-        cursor = { createdTsNs: BigInt(c.t!), orderId: c.o! };
+        cursor = { createdTsNs: cursorBigInt(c.t!), orderId: c.o! };
       }
       // One row more than the page tells whether there is a next page.
       const item: CacheItem = {
@@ -140,7 +140,7 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       let cursor: FillCursor | undefined;
       if (req.page_token !== '') {
         const c = pageTokens.decode('fills', tokenFilters, req.page_token, ['t', 's', 'q']);
-        cursor = { tsNs: BigInt(c.t!), sourceId: c.s!, seq: BigInt(c.q!) };
+        cursor = { tsNs: cursorBigInt(c.t!), sourceId: c.s!, seq: cursorBigInt(c.q!) };
       }
       // New fills carry their account and order, so those tags are exact; other filters depend on any change.
       const tags = filter.accountId !== undefined ? [accountTag(filter.accountId)] : filter.orderId !== undefined ? [orderTag(filter.orderId)] : [ANY_CHANGE_TAG];
@@ -171,6 +171,12 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       return toPosition(result.value);
     }),
   };
+}
+
+/** A bigint field of a (verified) cursor; a token of another format is refused, never a crash. */
+function cursorBigInt(value: string): bigint {
+  if (!/^\d{1,20}$/.test(value)) throw new InvalidArgumentError('page_token', 'is not a token this service issued for these filters');
+  return BigInt(value);
 }
 
 /** Span attributes of how the cache answered: `orderflow.cache.hit` (all hits) and counts per source. */

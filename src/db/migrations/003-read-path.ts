@@ -17,20 +17,25 @@ import type { Migration } from './migration';
  *   tokens alike. 244 random bits (two v4 UUIDs) hashed to 32 bytes.
  * - Indexes for keyset pagination newest first. Orders are not a table: an
  *   order is listed through its first event, so ListOrders walks order events
- *   in (ts_ns DESC) order and keeps the first event of each order. Cost to
- *   ingest, measured with `npm run bench:read-indexes` (COPY of 200,000 rows
- *   in 20 batches of 10,000 into a table that has the 001 indexes, with
- *   vs without the new index; embedded PostgreSQL 18, 2 cores, fsync off,
- *   median of 3; see the numbers in the report of issue #5):
- *     fills (ts_ns)                   ListFills unfiltered / by time / by symbol
- *     fills (account_id, ts_ns)       ListFills by account (across symbols)
- *     order_events (ts_ns)            ListOrders unfiltered / by time / by symbol
- *     order_events (account_id, ts_ns) ListOrders by account
- *   COST_TABLE_PLACEHOLDER
- *   Not indexed on purpose: symbol without account (walks the ts_ns index
- *   and filters; fine for liquid symbols, slow for rare ones) and order
- *   status (derived from events and fills, so it cannot be indexed; the
- *   ListOrders status filter walks candidates and checks each).
+ *   newest first and keeps each order's first event (an anti-join on the
+ *   order_id index); that costs about (events per order) index probes per
+ *   listed order and needs no extra write-side structure. A summary table
+ *   maintained at ingest would make ListOrders cheaper but cost every COPY.
+ *   Cost to ingest, measured with `npm run bench:read-indexes`: COPY of
+ *   200,000 rows in 20 batches of 10,000 into a table that has the 001
+ *   indexes, with vs without the index (embedded PostgreSQL 18, fsync off,
+ *   2 shared cores under heavy load from other jobs, so ranges of two runs,
+ *   median of 3 and of 5 rounds):
+ *     fills (ts_ns)                     +13% to +25%   ListFills unfiltered, by time, by symbol alone
+ *     order_events (ts_ns)              +22% to +23%   ListOrders unfiltered, by time, by symbol alone
+ *     order_events (account_id, ts_ns)  +50% to +78%   ListOrders by account
+ *     both order_events indexes         +92% to +101%
+ *   Rejected: fills (account_id, ts_ns), +25% to +50%. ListFills by account
+ *   alone instead merges the account's symbols on the 001 index
+ *   (account_id, symbol, ts_ns) (store/fills.ts), at most page-size rows per
+ *   symbol. Not indexed on purpose: symbol without account (walks the ts_ns
+ *   index and filters: fine for liquid symbols, slow for rare ones) and order
+ *   status (derived from events and fills, so it cannot be indexed).
  */
 export const migration003: Migration = {
   version: 3,
@@ -38,6 +43,7 @@ export const migration003: Migration = {
   sql: `
 CREATE VIEW counted_fills AS
   SELECT * FROM fills; -- TODO(#8): WHERE NOT busted
+COMMENT ON VIEW counted_fills IS 'Fills that count toward order state and positions (busted fills excluded once they exist).';
 
 CREATE FUNCTION orderflow_vwap(notional numeric, qty numeric) RETURNS numeric
   LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
