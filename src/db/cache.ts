@@ -100,9 +100,13 @@ const INVALIDATED_AT_PRUNE_SIZE = 50_000;
  * invalidated since, and a caller joins a running fetch only under the same
  * condition. So a fetch whose snapshot may predate a commit can neither
  * store its older value after the commit's invalidation nor hand it to a
- * reader that arrived after the ack. A per-key version (instead of this
- * global sequence) would do as well; the sequence needs one number per
- * fetch, and the per-tag map is only kept while fetches run.
+ * reader that arrived after the ack. This works because every
+ * invalidation (local afterCommit, or a NOTIFY, delivered only once the
+ * commit is visible) happens after its commit: what matters is the order in
+ * which this process sees fetch starts and invalidations, and an in-process
+ * counter captures exactly that for free. An LSN stamp would cost a round
+ * trip per fetch; per-key versions would work too but need a map entry per
+ * key ever invalidated, while the per-tag map here lives only while fetches run.
  */
 export class QueryCache {
   private readonly lru: LRUCache<CacheKey, Entry> | undefined;

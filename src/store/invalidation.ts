@@ -87,7 +87,11 @@ function isEmpty(changes: ChangeSet): boolean {
 export interface InvalidationListenerOptions {
   connectionString: string;
   cache: QueryCache;
-  /** This instance's id; its own notifications are skipped (afterCommit already invalidated). */
+  /**
+   * This instance's id. Its own notifications are skipped: afterCommit
+   * already invalidated before the ack, and a second invalidation, arriving
+   * later, would only drop entries fetched since the commit (fresh ones).
+   */
   instanceId: string;
   logger: Logger;
   /** application_name of the LISTEN connection (visible in pg_stat_activity). */
