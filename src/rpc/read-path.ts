@@ -67,6 +67,11 @@ export class ReadPath {
     return readPath;
   }
 
+  /** RUNNING until close() is called. */
+  get state(): 'RUNNING' | 'CLOSED' {
+    return this.closePromise ? 'CLOSED' : 'RUNNING';
+  }
+
   /** Stops the listener and drops the cache. Idempotent. */
   close(): Promise<void> {
     if (!this.closePromise) this.closePromise = this.listener.close().then(() => this.cache.close());

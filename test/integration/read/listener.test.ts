@@ -26,6 +26,8 @@ describe('invalidation listener life cycle (integration)', function () {
     await h.close();
     await Promise.all([listener.close(), listener.close(), h.app.readPath.close()]);
     expect(listener.state).to.equal('CLOSED');
+    expect(h.app.readPath.state).to.equal('CLOSED');
+    expect(h.app.readPath.cache.state).to.equal('CLOSED');
     await waitFor(async () => (await listenerBackends()) === 0, 5_000, 'the LISTEN connection to end');
   });
 
