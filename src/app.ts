@@ -4,8 +4,10 @@ import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import type { Pool } from './db/types';
 import { ShuttingDownError } from './errors';
+import type { FlushHooks } from './store/change-set';
 import type { OrderFlowHandlers } from './generated/orderflow/v1/OrderFlow';
 import { HealthReporter } from './rpc/health';
+import { ReadPath } from './rpc/read-path';
 import { GrpcServer } from './rpc/server';
 import type { Logger } from './telemetry/logger';
 import { MetricsServer } from './telemetry/metrics';
@@ -33,6 +35,7 @@ export class App {
   private server: GrpcServer | undefined;
   private metrics: MetricsServer | undefined;
   private health: HealthReporter | undefined;
+  private readPathValue: ReadPath | undefined;
   private grpcPortValue = 0;
   private metricsPortValue = 0;
 
@@ -56,6 +59,17 @@ export class App {
   get pool(): Pool {
     if (!this.poolValue) throw new ShuttingDownError('service');
     return this.poolValue;
+  }
+
+  /** The read side: query cache, invalidation listener, query handlers. */
+  get readPath(): ReadPath {
+    if (!this.readPathValue) throw new ShuttingDownError('service');
+    return this.readPathValue;
+  }
+
+  /** What the ingest flush calls around its commit: NOTIFY inside, cache invalidation after (before acks). */
+  get flushHooks(): FlushHooks {
+    return this.readPath.hooks;
   }
 
   /** Starts every component in dependency order. On failure, stops what was started and rethrows. */
@@ -91,8 +105,11 @@ export class App {
       logger,
     });
     const handlers: Partial<OrderFlowHandlers> = {};
+    // Read-path wiring (cache, invalidation listener, query RPCs). It comes
+    // before ingest: the pipeline takes its FlushHooks from `this.readPathValue.hooks`.
+    this.readPathValue = await ReadPath.start({ pool, connectionString: databaseUrl, config, logger });
+    Object.assign(handlers, this.readPathValue.handlers);
     // Ingest wiring (pipeline + Ingest RPC) goes here.
-    // Read-path wiring (cache, invalidation listener, query RPCs) goes here.
     this.server = new GrpcServer({ address: config.grpcAddress, handlers, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
     this.grpcPortValue = await this.server.start();
     await this.health.start();
@@ -118,6 +135,8 @@ export class App {
     this.health?.shutdown();
     await this.server?.close(this.config.shutdownGraceMs);
     await this.metrics?.close();
+    // After the ingest pipeline's last flush (its afterCommit still invalidates), before the pool.
+    await this.readPathValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the read path failed'));
     await this.poolValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the pool failed'));
     // After the pool (its last spans are ended), before the database stops.
     await shutdownTracing(TRACER_SHUTDOWN_MS, (err) => logger.warn({ err }, 'flushing spans at shutdown failed'));
