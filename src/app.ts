@@ -5,7 +5,13 @@ import { createPool } from './db/pool';
 import type { Pool } from './db/types';
 import { ShuttingDownError } from './errors';
 import type { OrderFlowHandlers } from './generated/orderflow/v1/OrderFlow';
+import { FlushWriter } from './ingest/flush-writer';
+import { IngestPipeline } from './ingest/pipeline';
 import { HealthReporter } from './rpc/health';
+import { IngestService, withIngestDecoder } from './rpc/ingest-service';
+import { orderFlowServiceDefinition } from './rpc/proto';
+import type { FlushHooks } from './store/change-set';
+import { openSource } from './store/sources';
 import { GrpcServer } from './rpc/server';
 import type { Logger } from './telemetry/logger';
 import { MetricsServer } from './telemetry/metrics';
@@ -30,6 +36,7 @@ export class App {
   private server: GrpcServer | undefined;
   private metrics: MetricsServer | undefined;
   private health: HealthReporter | undefined;
+  private ingest: IngestService | undefined;
   private grpcPortValue = 0;
   private metricsPortValue = 0;
 
@@ -88,9 +95,27 @@ export class App {
       logger,
     });
     const handlers: Partial<OrderFlowHandlers> = {};
-    // Ingest wiring (pipeline + Ingest RPC) goes here.
+    // Ingest wiring (pipeline + Ingest RPC).
+    // The read path supplies its cache invalidation here (FlushHooks); none until then.
+    const flushHooks: FlushHooks = {};
+    const pipeline = new IngestPipeline({
+      config: config.ingest,
+      sink: new FlushWriter({ pool, hooks: flushHooks, logger, retryMaxMs: config.ingest.flushRetryMaxMs }),
+      openSource: (sourceId) => openSource(pool, sourceId),
+      hooks: flushHooks,
+      logger,
+    });
+    this.ingest = new IngestService(pipeline, logger);
+    handlers.Ingest = this.ingest.handler as unknown as OrderFlowHandlers['Ingest'];
     // Read-path wiring (cache, invalidation listener, query RPCs) goes here.
-    this.server = new GrpcServer({ address: config.grpcAddress, handlers, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
+    this.server = new GrpcServer({
+      address: config.grpcAddress,
+      handlers,
+      health: this.health,
+      logger,
+      maxMessageBytes: config.grpcMaxMessageBytes,
+      definition: withIngestDecoder(orderFlowServiceDefinition()),
+    });
     this.grpcPortValue = await this.server.start();
     await this.health.start();
     if (config.metricsAddress) {
@@ -100,9 +125,10 @@ export class App {
   }
 
   /**
-   * Ordered shutdown: health NOT_SERVING, stop accepting and drain calls
-   * (forced at the grace deadline), close the pool, stop the embedded
-   * database. Idempotent.
+   * Ordered shutdown: health NOT_SERVING; ingest stops reading its streams,
+   * flushes, sends the last acks and ends the streams with UNAVAILABLE; the
+   * server stops accepting and drains calls (forced at the grace deadline);
+   * the pool closes; the embedded database stops. Idempotent.
    */
   close(): Promise<void> {
     if (!this.closePromise) this.closePromise = this.shutdown();
@@ -113,6 +139,7 @@ export class App {
     this.stateValue = 'DRAINING';
     const { logger } = this;
     this.health?.shutdown();
+    await this.ingest?.close(this.config.shutdownGraceMs).catch((err: unknown) => logger.error({ err }, 'closing ingest failed'));
     await this.server?.close(this.config.shutdownGraceMs);
     await this.metrics?.close();
     await this.poolValue?.close().catch((err: unknown) => logger.error({ err }, 'closing the pool failed'));
