@@ -180,11 +180,17 @@ class MonitoredPool implements Pool {
 
 class Connection implements PooledConnection {
   private released = false;
+  // pg-pool drops its error listener while a client is checked out; a socket
+  // that dies then (terminated backend, server crash) would emit an unhandled
+  // 'error' and crash the process. The failing query already reports it.
+  private readonly onSocketError = (): void => undefined;
 
   constructor(
     private readonly client: pg.PoolClient,
     private readonly pool: MonitoredPool,
-  ) {}
+  ) {
+    client.on('error', this.onSocketError);
+  }
 
   get processId(): number | undefined {
     return (this.client as unknown as { processID?: number }).processID;
@@ -201,6 +207,7 @@ class Connection implements PooledConnection {
   release(destroyWith?: Error): void {
     if (this.released) return;
     this.released = true;
+    this.client.removeListener('error', this.onSocketError);
     this.client.release(destroyWith ?? false);
   }
 }
