@@ -54,7 +54,8 @@ export class BatchWindow {
   readonly fillRowOwners: Contribution[] = [];
   readonly contributions: Contribution[] = [];
   private readonly byStream = new Map<IngestStream, Contribution>();
-  readonly changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
+  /** Fresh per window: the hooks may keep the sets after the window is reused. */
+  changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
   rejectCount = 0;
   private rejectBytes = 0;
   /** When the first event arrived, ms (performance.now). */
@@ -135,9 +136,7 @@ export class BatchWindow {
     this.fillRowOwners.length = 0;
     this.contributions.length = 0;
     this.byStream.clear();
-    this.changes.orderIds.clear();
-    this.changes.accountIds.clear();
-    this.changes.accountSymbols.clear();
+    this.changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
     this.rejectCount = 0;
     this.rejectBytes = 0;
     this.openedAtMs = 0;
