@@ -9,6 +9,7 @@ import { startTestApp } from '../../helpers/app';
 import { mixedEvents, openIngest, type IngestSession } from '../../helpers/ingest-client';
 import { createTestDatabase, freePort, tempDir, withClient, type TestDatabase } from '../../helpers/postgres';
 import { postgresPidsFor } from '../../helpers/process';
+import { StallProxy } from './stall-proxy';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -126,6 +127,57 @@ describe('ingest under database faults (integration)', function () {
       expect((await session.ended).code).to.equal(grpc.status.OK);
       client.close();
       await expectExactlyOnce(url, 'crash-1', TOTAL);
+    });
+  });
+
+  describe('network stall between the service and PostgreSQL', () => {
+    let db: TestDatabase;
+    let proxy: StallProxy;
+    let app: App | undefined;
+    before(async () => {
+      db = await createTestDatabase('ingest_stall');
+      const target = new URL(db.url);
+      proxy = new StallProxy(Number(target.port));
+      const proxied = new URL(db.url);
+      proxied.port = String(await proxy.start());
+      app = await startTestApp(proxied.toString(), {
+        INGEST_BATCH_MAX_MS: '5',
+        INGEST_FLUSH_RETRY_MAX_MS: '300',
+        POOL_STATEMENT_TIMEOUT_MS: '1000',
+        POOL_QUERY_TIMEOUT_MS: '1500',
+        POOL_CONNECT_TIMEOUT_MS: '1000',
+        POOL_ACQUIRE_TIMEOUT_MS: '1000',
+      });
+    });
+    after(async () => {
+      proxy?.resume();
+      await app?.close();
+      await proxy?.close();
+      await db?.drop();
+    });
+
+    it('delays acks through a stall and stores every event exactly once', async () => {
+      const TOTAL = 10_000;
+      const { client, session } = openIngest(app!.grpcPort, 'stall-1');
+      await session.welcome;
+      const failuresBefore = await flushFailures();
+      const sending = stream(session, TOTAL, 100, 3, 's');
+      await session.waitForAck(1_000);
+      proxy.stall();
+      await sleep(3_000);
+      const ackedDuringStall = session.lastCommitted();
+      await sleep(500);
+      // No flush can commit while the network is silent.
+      expect(session.lastCommitted()).to.equal(ackedDuringStall);
+      proxy.resume();
+      await sending;
+      await session.waitForAck(TOTAL, 60_000);
+      expect(await flushFailures()).to.be.greaterThan(failuresBefore);
+      expect(session.total('stored')).to.equal(TOTAL);
+      session.end();
+      expect((await session.ended).code).to.equal(grpc.status.OK);
+      client.close();
+      await expectExactlyOnce(db.url, 'stall-1', TOTAL);
     });
   });
 });
