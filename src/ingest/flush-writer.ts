@@ -1,6 +1,8 @@
 import { context, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import { isConnectionLevelError, sqlStateOf } from '../db/pg-errors';
-import type { Pool, Transaction } from '../db/types';
+import type { Readable } from 'node:stream';
+import type { QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PooledConnection, QueryOptions, Transaction } from '../db/types';
 import { DbTimeoutError } from '../errors';
 import { RejectCode } from '../generated/orderflow/v1/RejectCode';
 import type { FlushHooks } from '../store/change-set';
@@ -172,9 +174,7 @@ export class FlushWriter implements BatchSink {
     });
     const started = performance.now();
     try {
-      const outcome = await context.with(trace.setSpan(context.active(), span), () =>
-        this.options.pool.withTransaction((tx) => this.writeInTransaction(tx, window, isolate, state), { op: 'ingest.flush', maxRetries: 0 }),
-      );
+      const outcome = await context.with(trace.setSpan(context.active(), span), () => this.transaction(window, isolate, state));
       const commitMs = performance.now() - (state.commitSentAtMs ?? performance.now());
       let refused = 0;
       for (const list of outcome.refused.values()) refused += list.length;
@@ -199,6 +199,41 @@ export class FlushWriter implements BatchSink {
       throw err;
     } finally {
       span.end();
+    }
+  }
+
+  /**
+   * BEGIN … COMMIT on a connection of our own rather than withTransaction:
+   * the writer must know whether COMMIT was sent (its outcome may then be
+   * unknown), and must destroy a connection that failed in transit (timed
+   * out or broken) instead of handing it back to the pool.
+   */
+  private async transaction(window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+    const conn = await this.options.pool.acquire();
+    let destroyWith: Error | undefined;
+    try {
+      await conn.query({ op: 'ingest.flush.begin' }, 'BEGIN');
+      let outcome: FlushOutcome;
+      try {
+        outcome = await this.writeInTransaction(new ConnectionTransaction(conn), window, isolate, state);
+      } catch (err) {
+        if (isTransportFailure(err)) {
+          destroyWith = err as Error;
+        } else {
+          await conn.query({ op: 'ingest.flush.rollback' }, 'ROLLBACK').catch((rollbackErr: unknown) => {
+            destroyWith = rollbackErr as Error;
+          });
+        }
+        throw err;
+      }
+      state.commitSentAtMs = performance.now();
+      await conn.query({ op: 'ingest.flush.commit' }, 'COMMIT');
+      return outcome;
+    } catch (err) {
+      if (!destroyWith && isTransportFailure(err)) destroyWith = err as Error;
+      throw err;
+    } finally {
+      conn.release(destroyWith);
     }
   }
 
@@ -280,7 +315,6 @@ export class FlushWriter implements BatchSink {
     await insertQuarantine(tx, quarantine);
     await advanceSources(tx, sourceIds, lastSeqs);
     if (this.options.hooks.beforeCommit) await this.options.hooks.beforeCommit(tx, window.changeSet());
-    state.commitSentAtMs = performance.now();
     state.outcome = outcome;
     return outcome;
   }
@@ -314,6 +348,34 @@ export class FlushWriter implements BatchSink {
       }
     };
     await tryRows(indices);
+  }
+}
+
+/** Transaction over one connection; savepoints nest by name. */
+class ConnectionTransaction implements Transaction {
+  private savepoints = 0;
+
+  constructor(private readonly conn: PooledConnection) {}
+
+  query<R extends QueryResultRow>(options: QueryOptions | string, sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.conn.query<R>(options, sql, params);
+  }
+
+  copyFrom(options: QueryOptions | string, sql: string, source: Readable | Iterable<Buffer> | AsyncIterable<Buffer>): Promise<number> {
+    return this.conn.copyFrom(options, sql, source);
+  }
+
+  async savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const name = `flush_${++this.savepoints}`;
+    await this.conn.query({ op: 'ingest.flush.savepoint' }, `SAVEPOINT ${name}`);
+    try {
+      const result = await fn(this);
+      await this.conn.query({ op: 'ingest.flush.release_savepoint' }, `RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (err) {
+      if (!isTransportFailure(err)) await this.conn.query({ op: 'ingest.flush.rollback_savepoint' }, `ROLLBACK TO SAVEPOINT ${name}`);
+      throw err;
+    }
   }
 }
 

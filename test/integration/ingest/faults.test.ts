@@ -67,13 +67,22 @@ describe('ingest under database faults (integration)', function () {
       const failuresBefore = await flushFailures();
       const sending = stream(session, TOTAL, 200, 2, 't');
       let terminated = 0;
-      for (let round = 0; round < 6; round++) {
-        await sleep(120);
-        const { rows } = await withClient(db.url, (c) =>
-          c.query<{ ok: boolean }>('SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()'),
-        );
-        terminated += rows.filter((r) => r.ok).length;
-      }
+      await withClient(db.url, async (c) => {
+        for (let round = 0; round < 6; round++) {
+          await sleep(100);
+          // Wait for a flush to be mid-transaction (it holds an xid), then kill its backend.
+          for (let tries = 0; tries < 400; tries++) {
+            const { rows } = await c.query<{ ok: boolean }>(
+              'SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_xid IS NOT NULL',
+            );
+            if (rows.some((r) => r.ok)) {
+              terminated++;
+              break;
+            }
+            await sleep(5);
+          }
+        }
+      });
       await sending;
       await session.waitForAck(TOTAL, 60_000);
       expect(terminated).to.be.at.least(6);

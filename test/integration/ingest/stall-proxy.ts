@@ -1,13 +1,25 @@
 import net from 'node:net';
 
+interface Link {
+  client: net.Socket;
+  upstream: net.Socket;
+  /** Black-holed: bytes and closes are swallowed for good, as on a dead route. */
+  lostRequests: boolean;
+  lostResponses: boolean;
+}
+
 /**
- * A TCP proxy in front of PostgreSQL that can stall: while stalled it reads
- * nothing from either side, so bytes pile up in the kernel buffers and both
- * ends see a silent network, as with a dead link or a frozen switch.
+ * A TCP proxy in front of PostgreSQL for network faults.
+ * - `stall()`/`resume()`: nothing moves on any connection, new ones included
+ *   (a frozen switch); afterwards everything flows again.
+ * - `blackhole()`: the connections open now go silent for good in one or both
+ *   directions, and their closes are not passed on either (a dead route);
+ *   new connections work. The database keeps such a session until something
+ *   ends it.
  */
 export class StallProxy {
   private server: net.Server | undefined;
-  private readonly sockets = new Set<net.Socket>();
+  private readonly links = new Set<Link>();
   private stalled = false;
 
   constructor(private readonly targetPort: number) {}
@@ -16,36 +28,62 @@ export class StallProxy {
   async start(): Promise<number> {
     const server = net.createServer((client) => {
       const upstream = net.connect(this.targetPort, '127.0.0.1');
+      const link: Link = { client, upstream, lostRequests: false, lostResponses: false };
+      this.links.add(link);
       for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
         s.on('error', () => undefined);
         if (this.stalled) s.pause();
       }
-      client.pipe(upstream);
-      upstream.pipe(client);
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
+      // Plain 'data' forwarding, not pipe(): pipe() resumes a paused source whenever its destination drains.
+      client.on('data', (chunk: Buffer) => {
+        if (!link.lostRequests) upstream.write(chunk);
+      });
+      upstream.on('data', (chunk: Buffer) => {
+        if (!link.lostResponses) client.write(chunk);
+      });
+      client.on('close', () => {
+        if (!link.lostRequests) upstream.destroy();
+      });
+      upstream.on('close', () => {
+        if (!link.lostResponses) client.destroy();
+      });
     });
     this.server = server;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return (server.address() as net.AddressInfo).port;
   }
 
-  /** Stops moving bytes in both directions (connections stay open). */
+  /** Stops moving bytes in both directions on every connection (they stay open). */
   stall(): void {
     this.stalled = true;
-    for (const s of this.sockets) s.pause();
+    for (const link of this.links) {
+      link.client.pause();
+      link.upstream.pause();
+    }
   }
 
-  /** Moves bytes again. */
+  /** Moves bytes again after stall(). */
   resume(): void {
     this.stalled = false;
-    for (const s of this.sockets) s.resume();
+    for (const link of this.links) {
+      link.client.resume();
+      link.upstream.resume();
+    }
+  }
+
+  /** Silences the connections open now for good: `both` directions, or only PostgreSQL's `responses`. */
+  blackhole(direction: 'both' | 'responses'): void {
+    for (const link of this.links) {
+      link.lostResponses = true;
+      if (direction === 'both') link.lostRequests = true;
+    }
   }
 
   async close(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
+    for (const link of this.links) {
+      link.client.destroy();
+      link.upstream.destroy();
+    }
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
   }
 }
