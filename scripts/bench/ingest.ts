@@ -159,8 +159,17 @@ async function main(): Promise<void> {
     databaseUrl = await embedded.start();
   }
   const grpcPort = await freePort();
-  const child: ChildProcess = spawn(process.execPath, [MAIN_JS], {
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/', DATABASE_URL: databaseUrl, GRPC_ADDRESS: `127.0.0.1:${grpcPort}`, METRICS_ADDRESS: 'off', LOG_LEVEL: 'error' },
+  // e.g. BENCH_SERVICE_NODE_ARGS=--cpu-prof to profile the service.
+  const nodeArgs = (process.env.BENCH_SERVICE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const child: ChildProcess = spawn(process.execPath, [...nodeArgs, MAIN_JS], {
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '/',
+      DATABASE_URL: databaseUrl,
+      GRPC_ADDRESS: `127.0.0.1:${grpcPort}`,
+      METRICS_ADDRESS: 'off',
+      LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   try {

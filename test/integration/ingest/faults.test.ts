@@ -122,7 +122,11 @@ describe('ingest under database faults (integration)', function () {
       await session.waitForAck(2_000);
       const failuresBefore = await flushFailures();
       await pg.crash();
-      await sleep(1_500);
+      // A Hello needs the database (epoch bump): while it is down the stream ends UNAVAILABLE.
+      const late = openIngest(app!.grpcPort, 'crash-late');
+      expect((await late.session.ended).code).to.equal(grpc.status.UNAVAILABLE);
+      late.client.close();
+      await sleep(1_000);
       const ackedBeforeRestart = session.lastCommitted();
       await pg.restart();
       // Ack means durable: the crash kept everything acked before it.
