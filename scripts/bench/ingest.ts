@@ -87,7 +87,7 @@ interface StreamResult {
   latenciesMs: number[];
 }
 
-async function runStream(address: string, sourceId: string, streamIndex: number, events: number): Promise<StreamResult> {
+async function runStream(address: string, sourceId: string, streamIndex: number, events: number, windowEvents = WINDOW_EVENTS): Promise<StreamResult> {
   const batches: { buf: Buffer; lastSeq: number }[] = [];
   for (let from = 1; from <= events; from += BATCH) {
     const list: EventInput[] = [];
@@ -121,7 +121,7 @@ async function runStream(address: string, sourceId: string, streamIndex: number,
   });
   call.write(encodeIngestHello(sourceId));
   for (let i = 0; i < batches.length; i++) {
-    while (batches[i]!.lastSeq - acked > WINDOW_EVENTS) await new Promise<void>((r) => (wake = r));
+    while (batches[i]!.lastSeq - acked > windowEvents) await new Promise<void>((r) => (wake = r));
     sentAt.push(performance.now());
     if (!call.write(batches[i]!.buf)) await new Promise<void>((r) => call.once('drain', () => r()));
   }
@@ -135,15 +135,15 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? NaN;
 }
 
-async function scenario(address: string, streams: number, runId: string): Promise<void> {
-  const perStream = Math.floor(TOTAL_EVENTS / streams);
+async function scenario(address: string, streams: number, runId: string, windowEvents = WINDOW_EVENTS, total = TOTAL_EVENTS, label = `${streams} stream(s)`): Promise<void> {
+  const perStream = Math.floor(total / streams);
   const started = performance.now();
-  const results = await Promise.all(Array.from({ length: streams }, (_, i) => runStream(address, `bench-${runId}-${streams}-${i}`, i, perStream)));
+  const results = await Promise.all(Array.from({ length: streams }, (_, i) => runStream(address, `bench-${runId}-${streams}-${windowEvents}-${i}`, i, perStream, windowEvents)));
   const seconds = (performance.now() - started) / 1000;
   const events = results.reduce((sum, r) => sum + r.events, 0);
   const latencies = results.flatMap((r) => r.latenciesMs).sort((a, b) => a - b);
   process.stdout.write(
-    `${streams} stream(s): ${events} events in ${seconds.toFixed(2)} s = ${Math.round(events / seconds).toLocaleString('en-US')} acked events/s; ` +
+    `${label}: ${events} events in ${seconds.toFixed(2)} s = ${Math.round(events / seconds).toLocaleString('en-US')} acked events/s; ` +
       `send→ack latency per ${BATCH}-event batch p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms\n`,
   );
 }
@@ -178,9 +178,15 @@ async function main(): Promise<void> {
     await new Promise<void>((resolve, reject) => client.waitForReady(Date.now() + 60_000, (err) => (err ? reject(err) : resolve())));
     client.close();
     const runId = Date.now().toString(36);
-    process.stdout.write(`orderflow ingest bench: ${TOTAL_EVENTS} events per scenario, batches of ${BATCH}, ${os.cpus().length} CPUs, ${embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}\n`);
-    await scenario(address, 1, `${runId}w`); // warm-up (JIT, connections)
+    const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+    process.stdout.write(
+      `orderflow ingest bench: ${TOTAL_EVENTS} events per scenario, batches of ${BATCH}, up to ${WINDOW_EVENTS} unacked per stream; ` +
+        `${os.cpus().length} CPUs, load average ${load}; ${embedded ? 'embedded PostgreSQL' : 'DATABASE_URL'}\n`,
+    );
+    await scenario(address, 1, `${runId}w`, WINDOW_EVENTS, TOTAL_EVENTS / 4, 'warm-up'); // JIT, connections
     for (const streams of [1, 4]) await scenario(address, streams, runId);
+    // Latency without queueing: one batch in flight per stream.
+    for (const streams of [1, 4]) await scenario(address, streams, `${runId}l`, BATCH, Math.min(TOTAL_EVENTS, 20_000 * streams), `${streams} stream(s), one batch in flight`);
     const db = new pg.Client({ connectionString: databaseUrl });
     await db.connect();
     await db.query("DELETE FROM fills WHERE source_id LIKE 'bench-%'");
