@@ -92,6 +92,7 @@ class IngestConnection implements StreamSink {
   private readonly span: Span;
   private stoppedReading = false;
   private sourceId = '';
+  private readonly early: IngestRequestInput[] = [];
   private finished = false;
 
   constructor(
@@ -124,6 +125,11 @@ class IngestConnection implements StreamSink {
       return;
     }
     if (msg.msg === 'batch' && msg.batch) {
+      if (this.state === 'OPENING') {
+        // Reading is paused while Hello is answered; a message already on its way waits here.
+        this.early.push(msg);
+        return;
+      }
       if (this.state !== 'OPEN' || !this.stream) return;
       try {
         this.pipeline.submit(this.stream, msg.batch, performance.now());
@@ -156,7 +162,8 @@ class IngestConnection implements StreamSink {
         this.state = 'OPEN';
         this.span.setAttribute('orderflow.epoch', stream.epoch);
         this.call.write({ welcome: { source_id: sourceId, last_committed_seq: stream.committedSeq } });
-        if (!this.stoppedReading && !stream.paused) this.call.resume();
+        for (const early of this.early.splice(0)) this.onMessage(early);
+        if (!this.stoppedReading && !stream.paused && this.state === 'OPEN') this.call.resume();
       },
       (err: unknown) => this.endWith(err),
     );

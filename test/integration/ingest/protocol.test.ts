@@ -103,6 +103,18 @@ describe('ingest stream protocol (integration)', () => {
     second.client.close();
   });
 
+  it('takes batches sent right behind Hello, before the Welcome arrived', async () => {
+    const { client, session } = openIngest(app.grpcPort, 'proto-pipelined');
+    await session.send(mixedEvents(1, 20, 'pl'));
+    await session.send(mixedEvents(21, 40, 'pl'));
+    expect((await session.welcome).last_committed_seq).to.equal('0');
+    await session.waitForAck(40);
+    expect(session.total('stored')).to.equal(40);
+    session.end();
+    expect((await session.ended).code).to.equal(grpc.status.OK);
+    client.close();
+  });
+
   it('acks are monotonic per stream', async () => {
     const { client, session } = openIngest(app.grpcPort, 'proto-monotonic');
     await session.welcome;
