@@ -207,7 +207,8 @@ class Connection implements PooledConnection {
   release(destroyWith?: Error): void {
     if (this.released) return;
     this.released = true;
-    this.client.removeListener('error', this.onSocketError);
+    // A client being destroyed keeps the guard: its socket may still fail on the way out.
+    if (!destroyWith) this.client.removeListener('error', this.onSocketError);
     this.client.release(destroyWith ?? false);
   }
 }
