@@ -111,6 +111,16 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     expect(s.acks).to.deep.equal([{ committed_seq: '3', stored: 3, rejected: 0, duplicates: 0 }]);
   });
 
+  it('with INGEST_BATCH_MAX_MS=0 flushes as soon as the current message is taken', async () => {
+    const p = pipeline({ INGEST_BATCH_MAX_MS: '0' });
+    const stream = await p.openStream('src', new RecordingSink());
+    p.submit(stream, { events: fills(1, 3) }, 0);
+    p.submit(stream, { events: fills(4, 5) }, 0);
+    expect(sink.written).to.have.length(0);
+    await clock.tickAsync(0);
+    expect(sink.written.map((w) => w.events)).to.deep.equal([5]);
+  });
+
   it('closes on rows and keeps exactly one flush in flight while the next window fills', async () => {
     const p = pipeline({ INGEST_BATCH_MAX_ROWS: '100' });
     const s = new RecordingSink();
