@@ -31,7 +31,8 @@ function invalid(code: number, reason: string): Invalid {
  * Checks an id, symbol or other text field: non-empty when `required`, at
  * most `maxChars` characters (code points), no control characters (C0, DEL,
  * C1; NUL included) and no unpaired UTF-16 surrogate, which could not be
- * stored as UTF-8 and read back unchanged. Everything else in Unicode is
+ * stored as UTF-8 and read back unchanged (the wire decoder marks invalid
+ * UTF-8 with one, see INVALID_UTF8_MARK). Everything else in Unicode is
  * allowed and stored byte for byte.
  */
 export function checkText(value: string, field: string, maxChars: number, required: boolean): Invalid | undefined {
@@ -50,7 +51,7 @@ export function checkText(value: string, field: string, maxChars: number, requir
     if (c < 0x20 || (c >= 0x7f && c <= 0x9f)) return invalid(RejectCode.REJECT_CODE_INVALID_FIELD, `${field} contains a control character`);
     if (c >= 0xd800 && c <= 0xdfff) {
       const next = i + 1 < length ? value.charCodeAt(i + 1) : 0;
-      if (c > 0xdbff || next < 0xdc00 || next > 0xdfff) return invalid(RejectCode.REJECT_CODE_INVALID_FIELD, `${field} is not valid Unicode (unpaired surrogate)`);
+      if (c > 0xdbff || next < 0xdc00 || next > 0xdfff) return invalid(RejectCode.REJECT_CODE_INVALID_FIELD, `${field} is not valid UTF-8 / Unicode`);
       i++;
     }
     chars++;

@@ -125,12 +125,24 @@ class Reader {
   }
 }
 
+/**
+ * Appended to a string whose bytes were not valid UTF-8: a lone surrogate,
+ * which validation rejects, so the event is quarantined with its true bytes
+ * instead of being stored with U+FFFD in place of what the client sent.
+ */
+export const INVALID_UTF8_MARK = '\udfff';
+
 function decodeUtf8(buf: Buffer, start: number, end: number): string {
   if (start === end) return '';
   // Pure ASCII (the common case for ids and decimals) takes V8's one-byte
-  // string path; anything else is decoded as UTF-8 (invalid bytes → U+FFFD).
+  // string path; anything else is decoded as UTF-8.
   for (let i = start; i < end; i++) {
-    if (buf[i]! >= 0x80) return (buf as unknown as FastSlices).utf8Slice(start, end);
+    if (buf[i]! >= 0x80) {
+      const text = (buf as unknown as FastSlices).utf8Slice(start, end);
+      // Invalid bytes decode to U+FFFD; only then is the (rare) exact check needed.
+      if (text.includes('\ufffd') && !Buffer.from(text, 'utf8').equals(buf.subarray(start, end))) return text + INVALID_UTF8_MARK;
+      return text;
+    }
   }
   return (buf as unknown as FastSlices).latin1Slice(start, end);
 }

@@ -33,7 +33,7 @@ describe('ingest/validate', () => {
     ['control character', fill({ account_id: 'a\u0007' }), RejectCode.REJECT_CODE_INVALID_FIELD, 'account_id contains a control character'],
     ['C1 control', fill({ venue: 'x\u0085' }), RejectCode.REJECT_CODE_INVALID_FIELD, 'venue contains a control character'],
     ['newline', order({ symbol: 'A\nB' }), RejectCode.REJECT_CODE_INVALID_FIELD, 'symbol contains a control character'],
-    ['unpaired surrogate', order({ order_id: 'a\ud800b' }), RejectCode.REJECT_CODE_INVALID_FIELD, 'order_id is not valid Unicode (unpaired surrogate)'],
+    ['unpaired surrogate', order({ order_id: 'a\ud800b' }), RejectCode.REJECT_CODE_INVALID_FIELD, 'order_id is not valid UTF-8 / Unicode'],
     ['empty id', fill({ fill_id: '' }), RejectCode.REJECT_CODE_MISSING_FIELD, 'fill_id is required'],
     ['over-long id', order({ order_id: 'x'.repeat(65) }), RejectCode.REJECT_CODE_INVALID_FIELD, 'order_id is longer than 64 characters'],
     ['over-long symbol', fill({ symbol: '😀'.repeat(33) }), RejectCode.REJECT_CODE_INVALID_FIELD, 'symbol is longer than 32 characters'],

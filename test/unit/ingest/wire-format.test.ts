@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import fc from 'fast-check';
 import type { IngestRequest } from '../../../src/generated/orderflow/v1/IngestRequest';
 import { orderFlowServiceDefinition } from '../../../src/rpc/proto';
-import { decodeIngestRequest, encodeEvent, encodeIngestBatch, int64ToString, rawEventBytes, uint64ToString, WireFormatError } from '../../../src/ingest/wire-format';
+import { validateEvent } from '../../../src/ingest/validate';
+import { INVALID_UTF8_MARK, decodeIngestRequest, encodeEvent, encodeIngestBatch, int64ToString, rawEventBytes, uint64ToString, WireFormatError } from '../../../src/ingest/wire-format';
 import type { EventInput } from '../../../src/ingest/event';
 
 const definition = orderFlowServiceDefinition().Ingest;
@@ -101,6 +102,17 @@ describe('ingest/wire-format', () => {
     expect(decoded.fill!.fill_id).to.equal('b');
     expect(decoded.order).to.equal(null);
     expect(decoded.seq).to.equal('5');
+  });
+
+  it('marks invalid UTF-8 so that validation rejects it instead of storing U+FFFD', () => {
+    const good = serialize({ batch: { events: [{ seq: '1', fill: { fill_id: 'ab\ufffdcd' } }] } });
+    expect(decodeIngestRequest(good).batch!.events[0]!.fill!.fill_id).to.equal('ab\ufffdcd');
+    const bad = Buffer.from(good);
+    const at = bad.indexOf(Buffer.from('ab'));
+    bad[at + 2] = 0xff; // the first byte of U+FFFD's encoding becomes an invalid byte
+    const event = decodeIngestRequest(bad).batch!.events[0]!;
+    expect(event.fill!.fill_id.endsWith(INVALID_UTF8_MARK)).to.equal(true);
+    expect(validateEvent(event)).to.deep.equal({ code: 2, reason: 'fill_id is not valid UTF-8 / Unicode' });
   });
 
   it('refuses truncated messages', () => {
