@@ -45,7 +45,9 @@ describe('ingest shutdown and spans (integration)', () => {
   it('records one span per flush with its figures, linked to the streams it carried', async () => {
     const exporter = new tracing.InMemorySpanExporter();
     const provider = new tracing.BasicTracerProvider({ spanProcessors: [new tracing.SimpleSpanProcessor(exporter)] });
-    trace.setGlobalTracerProvider(provider);
+    // A provider registered earlier in this process would keep ours out; start clean.
+    trace.disable();
+    expect(trace.setGlobalTracerProvider(provider)).to.equal(true);
     const app = await startTestApp(db.url, { INGEST_BATCH_MAX_MS: '20' });
     try {
       const a = openIngest(app.grpcPort, 'spans-a');
