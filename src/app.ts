@@ -4,10 +4,15 @@ import { migrate } from './db/migrate';
 import { createPool } from './db/pool';
 import type { Pool } from './db/types';
 import { ShuttingDownError } from './errors';
-import type { FlushHooks } from './store/change-set';
 import type { OrderFlowHandlers } from './generated/orderflow/v1/OrderFlow';
+import { FlushWriter } from './ingest/flush-writer';
+import { IngestPipeline } from './ingest/pipeline';
 import { HealthReporter } from './rpc/health';
 import { ReadPath } from './rpc/read-path';
+import { IngestService, withIngestDecoder } from './rpc/ingest-service';
+import { orderFlowServiceDefinition } from './rpc/proto';
+import type { FlushHooks } from './store/change-set';
+import { openSource } from './store/sources';
 import { GrpcServer } from './rpc/server';
 import type { Logger } from './telemetry/logger';
 import { MetricsServer } from './telemetry/metrics';
@@ -36,6 +41,7 @@ export class App {
   private metrics: MetricsServer | undefined;
   private health: HealthReporter | undefined;
   private readPathValue: ReadPath | undefined;
+  private ingest: IngestService | undefined;
   private grpcPortValue = 0;
   private metricsPortValue = 0;
 
@@ -106,11 +112,28 @@ export class App {
     });
     const handlers: Partial<OrderFlowHandlers> = {};
     // Read-path wiring (cache, invalidation listener, query RPCs). It comes
-    // before ingest: the pipeline takes its FlushHooks from `this.readPathValue.hooks`.
+    // before ingest: the pipeline takes its FlushHooks from the read path.
     this.readPathValue = await ReadPath.start({ pool, connectionString: databaseUrl, config, logger });
     Object.assign(handlers, this.readPathValue.handlers);
-    // Ingest wiring (pipeline + Ingest RPC) goes here.
-    this.server = new GrpcServer({ address: config.grpcAddress, handlers, health: this.health, logger, maxMessageBytes: config.grpcMaxMessageBytes });
+    // Ingest wiring (pipeline + Ingest RPC).
+    const flushHooks: FlushHooks = this.readPathValue.hooks;
+    const pipeline = new IngestPipeline({
+      config: config.ingest,
+      sink: new FlushWriter({ pool, hooks: flushHooks, logger, retryMaxMs: config.ingest.flushRetryMaxMs }),
+      openSource: (sourceId) => openSource(pool, sourceId),
+      hooks: flushHooks,
+      logger,
+    });
+    this.ingest = new IngestService(pipeline, logger);
+    handlers.Ingest = this.ingest.handler as unknown as OrderFlowHandlers['Ingest'];
+    this.server = new GrpcServer({
+      address: config.grpcAddress,
+      handlers,
+      health: this.health,
+      logger,
+      maxMessageBytes: config.grpcMaxMessageBytes,
+      definition: withIngestDecoder(orderFlowServiceDefinition()),
+    });
     this.grpcPortValue = await this.server.start();
     await this.health.start();
     if (config.metricsAddress) {
@@ -120,9 +143,11 @@ export class App {
   }
 
   /**
-   * Ordered shutdown: health NOT_SERVING, stop accepting and drain calls
-   * (forced at the grace deadline), close the pool, flush and stop tracing,
-   * stop the embedded database. Idempotent.
+   * Ordered shutdown: health NOT_SERVING; ingest stops reading its streams,
+   * flushes, sends the last acks and ends the streams with UNAVAILABLE; the
+   * server stops accepting and drains calls (forced at the grace deadline);
+   * the read path closes its listener; the pool closes; tracing flushes; the
+   * embedded database stops. Idempotent.
    */
   close(): Promise<void> {
     if (!this.closePromise) this.closePromise = this.shutdown();
@@ -133,6 +158,7 @@ export class App {
     this.stateValue = 'DRAINING';
     const { logger } = this;
     this.health?.shutdown();
+    await this.ingest?.close(this.config.shutdownGraceMs).catch((err: unknown) => logger.error({ err }, 'closing ingest failed'));
     await this.server?.close(this.config.shutdownGraceMs);
     await this.metrics?.close();
     // After the ingest pipeline's last flush (its afterCommit still invalidates), before the pool.

@@ -2,7 +2,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { formatHostPort, type HostPort } from '../config';
-import type { OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
+import type { OrderFlowDefinition, OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
 import { grpcMetricsInterceptor, preregisterGrpcMethods } from '../telemetry/grpc-metrics';
 import type { Logger } from '../telemetry/logger';
 import { HEALTH_PROTO_PATH, type HealthReporter } from './health';
@@ -20,6 +20,8 @@ export interface GrpcServerOptions {
   logger: Logger;
   /** Largest message accepted, bytes. */
   maxMessageBytes: number;
+  /** The OrderFlow definition to serve (e.g. with a faster request decoder). Default: as loaded from the proto. */
+  definition?: OrderFlowDefinition;
 }
 
 const METHODS: readonly (keyof OrderFlowHandlers)[] = ['Ingest', 'GetOrder', 'BatchGetOrders', 'ListOrders', 'ListFills', 'GetPosition', 'BustFills'];
@@ -47,7 +49,7 @@ export class GrpcServer {
       interceptors: [grpcMetricsInterceptor],
     });
     preregisterGrpcMethods(METHODS.map(String));
-    this.server.addService(orderFlowServiceDefinition(), withUnimplemented(options.handlers) as unknown as grpc.UntypedServiceImplementation);
+    this.server.addService(options.definition ?? orderFlowServiceDefinition(), withUnimplemented(options.handlers) as unknown as grpc.UntypedServiceImplementation);
     options.health.addToServer(this.server);
     const reflectionDefinition = protoLoader.loadSync([ORDERFLOW_PROTO_PATH, HEALTH_PROTO_PATH], PROTO_LOADER_OPTIONS);
     new ReflectionService(reflectionDefinition).addToServer(this.server);
@@ -109,7 +111,7 @@ function withUnimplemented(handlers: Partial<OrderFlowHandlers>): OrderFlowHandl
       ((call: { emit?: unknown; end?: () => void }, callback?: grpc.sendUnaryData<unknown>) => {
         const error = { code: grpc.status.UNIMPLEMENTED, details: `${method} is not implemented yet.` };
         if (callback) callback(error);
-        else (call as grpc.ServerDuplexStream<unknown, unknown>).destroy(Object.assign(new Error(error.details), error));
+        else (call as grpc.ServerDuplexStream<unknown, unknown>).emit('error', error); // emit, not destroy(): destroy sends no status to the client
       });
   }
   return full as unknown as OrderFlowHandlers;

@@ -1,0 +1,398 @@
+import { context, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
+import { isConnectionLevelError, sqlStateOf } from '../db/pg-errors';
+import type { Readable } from 'node:stream';
+import type { QueryResult, QueryResultRow } from 'pg';
+import type { Pool, PooledConnection, QueryOptions, Transaction } from '../db/types';
+import { DbTimeoutError } from '../errors';
+import { RejectCode } from '../generated/orderflow/v1/RejectCode';
+import type { FlushHooks } from '../store/change-set';
+import { copyEventRows, decodeEventRow, seqOfRow, type EventTable } from '../store/events';
+import { insertQuarantine, type QuarantineRow } from '../store/quarantine';
+import { advanceSources, lockSources, terminateStaleBackend, transactionStatus } from '../store/sources';
+import type { Logger } from '../telemetry/logger';
+import { getTracer } from '../telemetry/tracing';
+import type { BatchWindow, Contribution, PendingReject } from './batch-window';
+import type { EventInput } from './event';
+import { ingestMetrics } from './metrics';
+import { compareSeq, isStorableSeq } from './sequencer';
+import { rejectCodeName } from './validate';
+import { encodeEvent } from './wire-format';
+
+/** What became of one window. */
+export interface FlushOutcome {
+  /** False when the flush was abandoned at shutdown: nothing of it is known durable, nothing may be acked. */
+  committed: boolean;
+  /** Contributions dropped because their source's epoch moved on (a newer stream, possibly on another instance). */
+  fenced: Set<Contribution>;
+  /** Rows the database refused, quarantined with REJECT_CODE_STORAGE_REFUSED, by contribution. */
+  refused: Map<Contribution, PendingReject[]>;
+}
+
+/** Writes batch windows durably. The pipeline depends on this, not on pg, so it can be tested with a fake. */
+export interface BatchSink {
+  /** Writes `window` in one transaction, retrying until it commits or `signal` aborts. Never rejects. */
+  write(window: BatchWindow, signal: AbortSignal): Promise<FlushOutcome>;
+}
+
+/** Options of the flush writer. */
+export interface FlushWriterOptions {
+  pool: Pool;
+  hooks: FlushHooks;
+  logger: Logger;
+  /** Cap of the backoff between attempts, ms (INGEST_FLUSH_RETRY_MAX_MS). */
+  retryMaxMs: number;
+  /** First backoff, ms. Default 50. */
+  retryBaseMs?: number;
+}
+
+/** Most stream links on one flush span. */
+const MAX_SPAN_LINKS = 64;
+
+/** Where one attempt got to; decides what the next attempt must clean up. */
+interface AttemptState {
+  /** Transaction id and backend, known once the sources are locked. */
+  xid?: string;
+  backendPid?: number;
+  backendStart?: string;
+  /** Set when the callback finished: COMMIT was sent, its outcome may be unknown. */
+  commitSentAtMs?: number;
+  outcome?: FlushOutcome;
+  copyMs: number;
+  rows: number;
+  bytes: number;
+}
+
+/** The SQLSTATE behind a (translated) database error. */
+function sqlStateBehind(err: unknown): string | undefined {
+  const own = (err as { sqlState?: unknown } | undefined)?.sqlState;
+  if (typeof own === 'string') return own;
+  return sqlStateOf((err as { cause?: unknown } | undefined)?.cause) ?? sqlStateOf(err);
+}
+
+/** Class 22 (data exception) or 23 (integrity constraint violation): the data, not the database, is at fault. */
+export function isDataError(err: unknown): boolean {
+  const state = sqlStateBehind(err);
+  return state !== undefined && (state.startsWith('22') || state.startsWith('23'));
+}
+
+/** The connection broke or stalled: its backend may live on, holding locks. */
+function isTransportFailure(err: unknown): boolean {
+  return isConnectionLevelError(err) || err instanceof DbTimeoutError || sqlStateBehind(err) === undefined;
+}
+
+function messageBehind(err: unknown): string {
+  const cause = (err as { cause?: unknown }).cause;
+  return ((cause as Error | undefined)?.message ?? (err as Error).message ?? 'unknown error').slice(0, 500);
+}
+
+/**
+ * Writes a batch window in one transaction: lock the sources (fencing and
+ * high-water marks), COPY each table, quarantine rejects, advance the marks,
+ * run the beforeCommit hook, COMMIT. Retries every failure with capped,
+ * jittered backoff until it commits or the pipeline shuts down. A COPY that
+ * fails on a data error is redone with the rows bisected under savepoints
+ * until the refused rows are found; they are quarantined, the rest commits.
+ */
+export class FlushWriter implements BatchSink {
+  private readonly retryBaseMs: number;
+
+  constructor(private readonly options: FlushWriterOptions) {
+    this.retryBaseMs = options.retryBaseMs ?? 50;
+  }
+
+  async write(window: BatchWindow, signal: AbortSignal): Promise<FlushOutcome> {
+    let isolate = false;
+    let failures = 0;
+    let unresolved: AttemptState | undefined;
+    let stranded: AttemptState | undefined;
+    const { pool, logger } = this.options;
+    for (;;) {
+      if (signal.aborted) return { committed: false, fenced: new Set(), refused: new Map() };
+      let err: unknown;
+      const state: AttemptState = { copyMs: 0, rows: 0, bytes: 0 };
+      try {
+        if (stranded?.backendPid) {
+          // A stalled connection's backend may still hold the source locks; end it.
+          const ended = await terminateStaleBackend(pool, stranded.backendPid, stranded.backendStart ?? '');
+          if (ended) logger.warn({ pid: stranded.backendPid, window: window.id }, 'terminated the backend of a failed flush');
+          stranded = undefined;
+        }
+        if (unresolved?.xid) {
+          // COMMIT was sent but its answer was lost: ask PostgreSQL what became of it.
+          const status = await transactionStatus(pool, unresolved.xid);
+          if (status === 'committed') {
+            logger.warn({ window: window.id, xid: unresolved.xid }, 'flush COMMIT outcome was unknown; PostgreSQL reports it committed');
+            return unresolved.outcome!;
+          }
+          if (status === 'in progress') {
+            stranded = unresolved;
+            throw new Error('The earlier attempt of this flush is still in progress.');
+          }
+          unresolved = undefined;
+        }
+      } catch (resolveErr) {
+        err = resolveErr;
+      }
+      if (err === undefined) {
+        try {
+          return await this.attempt(window, isolate, state);
+        } catch (attemptErr) {
+          if (!isolate && isDataError(attemptErr)) {
+            logger.warn({ window: window.id, err: messageBehind(attemptErr) }, 'COPY refused a row; isolating the refused rows');
+            isolate = true;
+            continue;
+          }
+          err = attemptErr;
+          if (state.backendPid && isTransportFailure(attemptErr)) stranded = state;
+          if (state.commitSentAtMs !== undefined) unresolved = state;
+        }
+      }
+      failures++;
+      ingestMetrics.flushFailures.inc();
+      const delayMs = Math.min(this.options.retryMaxMs, this.retryBaseMs * 2 ** Math.min(failures - 1, 20)) * (0.5 + Math.random() / 2);
+      const log = failures === 1 || failures % 10 === 0 ? logger.error.bind(logger) : logger.warn.bind(logger);
+      log({ window: window.id, attempt: failures, delayMs: Math.round(delayMs), err: messageBehind(err), code: sqlStateBehind(err) }, 'ingest flush failed; rolled back, will retry');
+      await sleep(delayMs, signal);
+    }
+  }
+
+  private async attempt(window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+    const links: Link[] = [];
+    for (const c of window.contributions) {
+      if (links.length >= MAX_SPAN_LINKS) break;
+      if (c.stream.spanContext) links.push({ context: c.stream.spanContext });
+    }
+    const span = getTracer().startSpan('ingest.flush', {
+      links,
+      attributes: {
+        'ingest.window_id': window.id,
+        'ingest.events': window.events,
+        'ingest.window_ms': Math.round(performance.now() - window.openedAtMs),
+        'ingest.streams': window.contributions.length,
+        'ingest.isolating': isolate,
+      },
+    });
+    const started = performance.now();
+    try {
+      const outcome = await context.with(trace.setSpan(context.active(), span), () => this.transaction(window, isolate, state));
+      const commitMs = performance.now() - (state.commitSentAtMs ?? performance.now());
+      let refused = 0;
+      for (const list of outcome.refused.values()) refused += list.length;
+      span.setAttributes({
+        'ingest.rows': state.rows,
+        'ingest.bytes': state.bytes,
+        'ingest.copy_ms': Math.round(state.copyMs * 100) / 100,
+        'ingest.commit_ms': Math.round(commitMs * 100) / 100,
+        'ingest.rejected': window.rejectCount,
+        'ingest.storage_refused': refused,
+        'ingest.fenced_streams': outcome.fenced.size,
+        'ingest.outcome': 'committed',
+      });
+      span.setStatus({ code: SpanStatusCode.OK });
+      ingestMetrics.flushDuration.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
+      return outcome;
+    } catch (err) {
+      span.setAttribute('ingest.outcome', isDataError(err) && !isolate ? 'isolating' : 'rolled_back');
+      span.recordException(err as Error);
+      span.setStatus({ code: SpanStatusCode.ERROR, message: messageBehind(err) });
+      ingestMetrics.flushDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);
+      throw err;
+    } finally {
+      span.end();
+    }
+  }
+
+  /**
+   * BEGIN … COMMIT on a connection of our own rather than withTransaction:
+   * the writer must know whether COMMIT was sent (its outcome may then be
+   * unknown), and must destroy a connection that failed in transit (timed
+   * out or broken) instead of handing it back to the pool.
+   */
+  private async transaction(window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+    const conn = await this.options.pool.acquire();
+    let destroyWith: Error | undefined;
+    try {
+      await conn.query({ op: 'ingest.flush.begin' }, 'BEGIN');
+      let outcome: FlushOutcome;
+      try {
+        outcome = await this.writeInTransaction(new ConnectionTransaction(conn), window, isolate, state);
+      } catch (err) {
+        if (isTransportFailure(err)) {
+          destroyWith = err as Error;
+        } else {
+          await conn.query({ op: 'ingest.flush.rollback' }, 'ROLLBACK').catch((rollbackErr: unknown) => {
+            destroyWith = rollbackErr as Error;
+          });
+        }
+        throw err;
+      }
+      state.commitSentAtMs = performance.now();
+      await conn.query({ op: 'ingest.flush.commit' }, 'COMMIT');
+      return outcome;
+    } catch (err) {
+      if (!destroyWith && isTransportFailure(err)) destroyWith = err as Error;
+      throw err;
+    } finally {
+      conn.release(destroyWith);
+    }
+  }
+
+  private async writeInTransaction(tx: Transaction, window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+    const outcome: FlushOutcome = { committed: true, fenced: new Set(), refused: new Map() };
+    // Fenced here (a newer Hello on this instance): their events are dropped, never committed.
+    const excluded = new Set<Contribution>();
+    const active: Contribution[] = [];
+    for (const c of window.contributions) {
+      if (c.stream.state === 'FENCED') excluded.add(c);
+      else active.push(c);
+    }
+    const locked = await lockSources(tx, [...new Set(active.map((c) => c.stream.sourceId))]);
+    state.xid = locked.xid;
+    state.backendPid = locked.backendPid;
+    state.backendStart = locked.backendStart;
+
+    // Fencing across instances: the source's epoch moved on, so a newer stream owns it.
+    // Seqs at or below the committed mark were written by an earlier attempt of this very flush.
+    const committedMark = new Map<Contribution, string>();
+    const writable: Contribution[] = [];
+    for (const c of active) {
+      const source = locked.sources.get(c.stream.sourceId);
+      if (!source || source.epoch !== c.stream.epoch) {
+        outcome.fenced.add(c);
+        excluded.add(c);
+        continue;
+      }
+      committedMark.set(c, source.lastSeq);
+      writable.push(c);
+    }
+
+    const copyStarted = performance.now();
+    for (const table of ['order_events', 'fills'] as const) {
+      const { rows, owners } = window.table(table);
+      if (rows.rowCount === 0) continue;
+      let needsFilter = excluded.size > 0;
+      for (const c of writable) if (c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0) needsFilter = true;
+      if (!needsFilter && !isolate) {
+        await copyEventRows(tx, table, rows.allChunks());
+        state.rows += rows.rowCount;
+        state.bytes += rows.byteLength;
+        continue;
+      }
+      const indices: number[] = [];
+      for (let i = 0; i < rows.rowCount; i++) {
+        const c = owners[i]!;
+        if (excluded.has(c)) continue;
+        const mark = committedMark.get(c)!;
+        if (c.minSeq !== '' && compareSeq(mark, c.minSeq) >= 0 && compareSeq(seqOfRow(rows.rowBytes(i)), mark) <= 0) continue;
+        indices.push(i);
+      }
+      if (indices.length === 0) continue;
+      if (isolate) await this.copyIsolating(tx, table, window, indices, outcome.refused);
+      else await copyEventRows(tx, table, rows.chunksFor(indices));
+      state.rows += indices.length;
+      for (const i of indices) state.bytes += rows.rowBytes(i).length + 1;
+    }
+    state.copyMs = performance.now() - copyStarted;
+
+    const quarantine: QuarantineRow[] = [];
+    const sourceIds: string[] = [];
+    const lastSeqs: string[] = [];
+    for (const c of writable) {
+      const mark = committedMark.get(c)!;
+      const wholeCommitted = c.maxSeq !== '' && compareSeq(mark, c.maxSeq) >= 0;
+      const rejects = outcome.refused.get(c);
+      for (const list of rejects ? [c.rejects, rejects] : [c.rejects]) {
+        for (const r of list) {
+          if (isStorableSeq(r.seq) ? compareSeq(r.seq, mark) <= 0 : wholeCommitted) continue;
+          quarantine.push({ sourceId: c.stream.sourceId, seq: r.seq, code: rejectCodeName(r.code), reason: r.reason, raw: r.raw });
+        }
+      }
+      if (c.maxSeq !== '' && compareSeq(c.maxSeq, mark) > 0) {
+        sourceIds.push(c.stream.sourceId);
+        lastSeqs.push(c.maxSeq);
+      }
+    }
+    await insertQuarantine(tx, quarantine);
+    await advanceSources(tx, sourceIds, lastSeqs);
+    if (this.options.hooks.beforeCommit) await this.options.hooks.beforeCommit(tx, window.changeSet());
+    state.outcome = outcome;
+    return outcome;
+  }
+
+  /**
+   * COPYs the rows at `indices` under a savepoint; on a data error, rolls
+   * back to it and tries each half, down to single rows, which are refused.
+   * Rows that went in stay in (their savepoints were released).
+   */
+  private async copyIsolating(tx: Transaction, table: EventTable, window: BatchWindow, indices: number[], refused: Map<Contribution, PendingReject[]>): Promise<void> {
+    const { rows, owners } = window.table(table);
+    const tryRows = async (subset: number[]): Promise<void> => {
+      try {
+        await tx.savepoint((sp) => copyEventRows(sp, table, rows.chunksFor(subset)));
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        if (subset.length === 1) {
+          const index = subset[0]!;
+          const owner = owners[index]!;
+          const decoded = decodeEventRow(table, rows.rowBytes(index));
+          const event: EventInput =
+            decoded.table === 'order_events' ? { seq: decoded.seq, payload: 'order', order: decoded.order } : { seq: decoded.seq, payload: 'fill', fill: decoded.fill };
+          const list = refused.get(owner) ?? [];
+          list.push({ seq: decoded.seq, code: RejectCode.REJECT_CODE_STORAGE_REFUSED, reason: `the database refused the row: ${messageBehind(err)}`, raw: encodeEvent(event) });
+          refused.set(owner, list);
+          return;
+        }
+        const middle = subset.length >> 1;
+        await tryRows(subset.slice(0, middle));
+        await tryRows(subset.slice(middle));
+      }
+    };
+    await tryRows(indices);
+  }
+}
+
+/** Transaction over one connection; savepoints nest by name. */
+class ConnectionTransaction implements Transaction {
+  private savepoints = 0;
+
+  constructor(private readonly conn: PooledConnection) {}
+
+  query<R extends QueryResultRow>(options: QueryOptions | string, sql: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    return this.conn.query<R>(options, sql, params);
+  }
+
+  copyFrom(options: QueryOptions | string, sql: string, source: Readable | Iterable<Buffer> | AsyncIterable<Buffer>): Promise<number> {
+    return this.conn.copyFrom(options, sql, source);
+  }
+
+  async savepoint<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    const name = `flush_${++this.savepoints}`;
+    await this.conn.query({ op: 'ingest.flush.savepoint' }, `SAVEPOINT ${name}`);
+    try {
+      const result = await fn(this);
+      await this.conn.query({ op: 'ingest.flush.release_savepoint' }, `RELEASE SAVEPOINT ${name}`);
+      return result;
+    } catch (err) {
+      if (!isTransportFailure(err)) await this.conn.query({ op: 'ingest.flush.rollback_savepoint' }, `ROLLBACK TO SAVEPOINT ${name}`);
+      throw err;
+    }
+  }
+
+  withTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
+    return this.savepoint(fn);
+  }
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done(): void {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
