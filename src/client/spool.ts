@@ -166,6 +166,11 @@ export class Spool {
       this.liveBytes -= this.live[this.liveHead]!.record.length;
       this.liveHead++;
     }
+    // Let go of acknowledged records long before the next file rewrite.
+    if (this.liveHead > 1_024 && this.liveHead * 2 > this.live.length) {
+      this.live = this.live.slice(this.liveHead);
+      this.liveHead = 0;
+    }
     this.pending.push(encodeCommittedRecord(seq));
     this.scheduleGroup();
   }
