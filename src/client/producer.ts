@@ -46,8 +46,10 @@ export interface ProducerStats {
   /** Events failed by a fence, a fatal stream error or close/destroy. */
   eventsFailed: number;
   batchesSent: number;
-  /** Streams opened after the first one. */
+  /** Resumptions: streams after the first that reached their Welcome. */
   reconnects: number;
+  /** Streams opened after the first one, failed attempts included. */
+  reconnectAttempts: number;
   /** Unacknowledged events held now. */
   windowEvents: number;
   windowMax: number;
@@ -126,6 +128,7 @@ export class IngestProducer {
     eventsFailed: 0,
     batchesSent: 0,
     reconnects: 0,
+    reconnectAttempts: 0,
     sendWaits: 0,
     serverStored: 0,
     serverRejected: 0,
@@ -375,7 +378,7 @@ export class IngestProducer {
     this.reconnectTimer = undefined;
     if (this.isTerminal()) return;
     const id = ++this.callId;
-    if (id > 1) this.counters.reconnects++;
+    if (id > 1) this.counters.reconnectAttempts++;
     this.connection = 'CONNECTING';
     this.writeBlocked = false;
     this.window.rewind();
@@ -433,6 +436,8 @@ export class IngestProducer {
       this.welcomedOnce = true;
       this.stateValue = 'OPEN';
       this.opened.resolve();
+    } else {
+      this.counters.reconnects++;
     }
     this.admitWaiters();
     this.resolveFlushes();
