@@ -9,8 +9,9 @@
  * events per message, keeps at most 10,000 unacked and honours write()
  * backpressure — the least a correct caller must do, minus resend and spool —
  * and (b) through IngestProducer.send (awaited per event, same batch size and
- * window), and (c) the same with a spool (fsync 'never'). Reported: events/s
- * and client CPU µs per event (process.cpuUsage), median of `runs`.
+ * window; progress by flush()), (c) the same reading every receipt's `acked`
+ * promise, and (d) with a spool (fsync 'never'). Reported: events/s and client
+ * CPU µs per event (process.cpuUsage), median of `runs`.
  */
 import { fork } from 'node:child_process';
 import fs from 'node:fs';
@@ -112,10 +113,14 @@ async function rawStub(address: string, sourceId: string, events: number): Promi
   stub.close();
 }
 
-async function producer(address: string, sourceId: string, events: number, spoolPath?: string): Promise<void> {
+async function producer(address: string, sourceId: string, events: number, options: { spoolPath?: string; perEventAcks?: boolean } = {}): Promise<void> {
   const client = createOrderFlowClient({ address });
-  const p = await client.openIngest({ sourceId, maxBatchEvents: BATCH, maxWindowEvents: WINDOW, spool: spoolPath ? { path: spoolPath, fsync: 'never' } : undefined });
-  for (let i = 1; i <= events; i++) await p.send(event(i));
+  const p = await client.openIngest({ sourceId, maxBatchEvents: BATCH, maxWindowEvents: WINDOW, spool: options.spoolPath ? { path: options.spoolPath, fsync: 'never' } : undefined });
+  let stored = 0;
+  for (let i = 1; i <= events; i++) {
+    const receipt = await p.send(event(i));
+    if (options.perEventAcks) void receipt.acked.then(() => stored++);
+  }
   await p.flush();
   await client.close();
 }
@@ -130,8 +135,9 @@ async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'orderflow-bench-spool-'));
   const variants: Record<string, (n: number) => Promise<void>> = {
     'raw stub': (n) => rawStub(address, `raw-${Math.random()}`, n),
-    producer: (n) => producer(address, `p-${Math.random()}`, n),
-    'producer + spool (fsync never)': (n) => producer(address, `ps-${Math.random()}`, n, path.join(dir, `${Math.random()}.spool`)),
+    'producer (progress by flush)': (n) => producer(address, `p-${Math.random()}`, n),
+    'producer + a promise per event': (n) => producer(address, `pa-${Math.random()}`, n, { perEventAcks: true }),
+    'producer + spool (fsync never)': (n) => producer(address, `ps-${Math.random()}`, n, { spoolPath: path.join(dir, `${Math.random()}.spool`) }),
   };
   const results: Record<string, Result[]> = {};
   for (const fn of Object.values(variants)) await fn(20_000); // warm up JIT and the connection

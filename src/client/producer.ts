@@ -4,9 +4,10 @@ import { backoffDelayMs } from './backoff';
 import { Deferred } from './deferred';
 import { ClientAbortedError, EventRejectedError, FencedError, InvalidSequenceError, OrderFlowClientError, ProducerClosedError, ProtocolError, statusName } from './errors';
 import { encodeBatch, encodeEvent, encodeHello } from './event-codec';
-import { parseSeq, toWireEvent, type EventOutcome, type EventStatus, type IngestEventInput, type SendReceipt } from './events';
+import { parseSeq, toWireEvent, type EventStatus, type IngestEventInput, type SendReceipt } from './events';
 import type { ResolvedProducerOptions } from './options';
 import { Spool, type SpoolStats } from './spool';
+import { PendingEvent } from './pending-event';
 import { EventWindow, type WindowEntry } from './window';
 
 /** Life cycle of a producer. FENCED and FAILED are final, like CLOSED. */
@@ -150,7 +151,7 @@ export class IngestProducer {
       for (const event of recovered.events) {
         // The previous process may have sent these: `written` makes a covering
         // Welcome settle them as committed, not as duplicates.
-        const entry: WindowEntry = { seq: event.seq, bytes: event.bytes, deferred: new Deferred<EventOutcome>(), written: true };
+        const entry = new PendingEvent(event.seq, event.bytes, true);
         this.window.push(entry);
         this.lastSeq = entry.seq;
       }
@@ -189,33 +190,39 @@ export class IngestProducer {
    * A caller-supplied seq at or below the committed mark settles at once as
    * `duplicate` without being sent.
    */
-  async send(event: IngestEventInput, options?: { signal?: AbortSignal }): Promise<SendReceipt> {
-    this.assertAccepting();
-    let seq: bigint;
-    if (event.seq !== undefined && event.seq !== null) {
-      seq = parseSeq(event.seq);
-      if (seq <= this.committedSeq) {
-        toWireEvent(event, seq); // still refuse a malformed event
-        this.counters.eventsAccepted++;
-        this.counters.eventsDuplicate++;
-        return { seq, acked: Promise.resolve({ seq, status: 'duplicate' }) };
+  send(event: IngestEventInput, options?: { signal?: AbortSignal }): Promise<SendReceipt> {
+    // Not an async function: the common case (room in the window, no spool)
+    // then costs one already-resolved promise instead of async machinery.
+    let entry: WindowEntry;
+    try {
+      this.assertAccepting();
+      let seq: bigint;
+      if (event.seq !== undefined && event.seq !== null) {
+        seq = parseSeq(event.seq);
+        if (seq <= this.committedSeq) {
+          toWireEvent(event, seq); // still refuse a malformed event
+          this.counters.eventsAccepted++;
+          this.counters.eventsDuplicate++;
+          return Promise.resolve({ seq, acked: Promise.resolve({ seq, status: 'duplicate' as const }) });
+        }
+        if (seq <= this.lastSeq) throw new InvalidSequenceError(seq, this.lastSeq);
+      } else {
+        seq = this.lastSeq + 1n;
       }
-      if (seq <= this.lastSeq) throw new InvalidSequenceError(seq, this.lastSeq);
-    } else {
-      seq = this.lastSeq + 1n;
+      entry = new PendingEvent(seq, encodeEvent(toWireEvent(event, seq)), false);
+      this.lastSeq = seq;
+      this.counters.eventsAccepted++;
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const entry: WindowEntry = { seq, bytes: encodeEvent(toWireEvent(event, seq)), deferred: new Deferred<EventOutcome>(), written: false };
-    this.lastSeq = seq;
-    this.counters.eventsAccepted++;
+    const receipt: SendReceipt = entry;
     if (this.waiters.length === 0 && this.window.size < this.options.maxWindowEvents) {
       const spooled = this.enter(entry);
       this.scheduleWrite();
-      if (spooled) await spooled;
-    } else {
-      this.counters.sendWaits++;
-      await this.waitForRoom(entry, options?.signal);
+      return spooled ? spooled.then(() => receipt) : Promise.resolve(receipt);
     }
-    return { seq, acked: entry.deferred.promise };
+    this.counters.sendWaits++;
+    return this.waitForRoom(entry, options?.signal).then(() => receipt);
   }
 
   /** Resolves when every event accepted so far has settled. Rejects with the terminal error if the producer fails first. */
@@ -507,14 +514,14 @@ export class IngestProducer {
     if (entry.rejection && outcome !== 'duplicate') {
       this.counters.eventsRejected++;
       const error = new EventRejectedError(this.sourceId, entry.seq, entry.rejection.code, entry.rejection.reason);
-      entry.deferred.reject(error);
+      entry.reject(error);
       this.options.onEventRejected?.(error);
       return;
     }
     if (outcome === 'stored') this.counters.eventsStored++;
     else if (outcome === 'committed') this.counters.eventsCommitted++;
     else this.counters.eventsDuplicate++;
-    entry.deferred.resolve({ seq: entry.seq, status: outcome });
+    entry.resolve({ seq: entry.seq, status: outcome });
   }
 
   private hasPendingUpTo(target: bigint): boolean {
@@ -562,12 +569,12 @@ export class IngestProducer {
     call?.cancel();
     this.window.drain((entry) => {
       this.counters.eventsFailed++;
-      entry.deferred.reject(error);
+      entry.reject(error);
     });
     for (const waiter of this.waiters.splice(0)) {
       if (waiter.onAbort) waiter.signal?.removeEventListener('abort', waiter.onAbort);
       this.counters.eventsFailed++;
-      waiter.entry.deferred.reject(error);
+      waiter.entry.reject(error);
       waiter.room.reject(error);
     }
     for (const f of this.flushes.splice(0)) f.deferred.reject(error);

@@ -1,21 +1,7 @@
-import type { Deferred } from './deferred';
-import type { EventOutcome } from './events';
+import type { PendingEvent } from './pending-event';
 
 /** One unacknowledged event held by a producer. */
-export interface WindowEntry {
-  seq: bigint;
-  /** The event's protobuf `Event` bytes, encoded once by send (see event-codec.ts). */
-  bytes: Buffer;
-  deferred: Deferred<EventOutcome>;
-  /**
-   * Written on some stream by this producer, or recovered from a spool (the
-   * previous process may have sent it). Decides `committed` vs `duplicate`
-   * when a Welcome covers the entry.
-   */
-  written: boolean;
-  /** Set when a Reject for this seq arrived; the entry settles as rejected once committed. */
-  rejection?: { code: number; reason: string };
-}
+export type WindowEntry = PendingEvent;
 
 /**
  * The unacknowledged events of a producer, in strictly increasing seq order,

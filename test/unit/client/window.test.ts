@@ -1,10 +1,9 @@
 import { expect } from 'chai';
-import { Deferred } from '../../../src/client/deferred';
-import type { EventOutcome } from '../../../src/client/events';
+import { PendingEvent } from '../../../src/client/pending-event';
 import { EventWindow, type WindowEntry } from '../../../src/client/window';
 
 function entry(seq: number): WindowEntry {
-  return { seq: BigInt(seq), bytes: Buffer.from([seq & 0xff]), deferred: new Deferred<EventOutcome>(), written: false };
+  return new PendingEvent(BigInt(seq), Buffer.from([seq & 0xff]), false);
 }
 
 describe('client/EventWindow', () => {
@@ -70,5 +69,43 @@ describe('client/EventWindow', () => {
     expect(seen).to.deep.equal([1n, 2n, 3n]);
     expect(w.size).to.equal(0);
     expect(w.unsentCount).to.equal(0);
+  });
+});
+
+describe('client/PendingEvent', () => {
+  it('creates its ack promise only when read, before or after it settles', async () => {
+    const early = new PendingEvent(1n, Buffer.from([1]), false);
+    const promise = early.acked;
+    expect(early.acked).to.equal(promise);
+    early.resolve({ seq: 1n, status: 'stored' });
+    expect(await promise).to.deep.equal({ seq: 1n, status: 'stored' });
+    expect(early.bytes.length, 'bytes are let go once settled').to.equal(0);
+
+    const late = new PendingEvent(2n, Buffer.from([2]), false);
+    late.resolve({ seq: 2n, status: 'committed' });
+    late.reject(new Error('ignored: already settled'));
+    expect(await late.acked).to.deep.equal({ seq: 2n, status: 'committed' });
+
+    const rejected = new PendingEvent(3n, Buffer.from([3]), false);
+    rejected.reject(new Error('nope'));
+    expect(rejected.settled).to.equal(true);
+    const err = await rejected.acked.catch((e: unknown) => e);
+    expect((err as Error).message).to.equal('nope');
+  });
+
+  it('a rejection nobody reads does not surface as an unhandled rejection', async () => {
+    const seen: unknown[] = [];
+    const onUnhandled = (reason: unknown) => seen.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const read = new PendingEvent(4n, Buffer.from([4]), false);
+      void read.acked; // created, never awaited
+      read.reject(new Error('dropped receipt'));
+      new PendingEvent(5n, Buffer.from([5]), false).reject(new Error('never read'));
+      await new Promise((r) => setTimeout(r, 20));
+      expect(seen).to.deep.equal([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
   });
 });
