@@ -300,12 +300,16 @@ export class IngestProducer {
   private waitForRoom(entry: WindowEntry, signal: AbortSignal | undefined): Promise<void> {
     const waiter: Waiter = { entry, room: new Deferred(), signal, onAbort: undefined };
     if (signal) {
-      if (signal.aborted) return Promise.reject(new ClientAbortedError({ cause: signal.reason }));
+      if (signal.aborted) {
+        this.counters.eventsFailed++;
+        return Promise.reject(new ClientAbortedError({ cause: signal.reason }));
+      }
       waiter.onAbort = () => {
         const index = this.waiters.indexOf(waiter);
         if (index < 0) return;
         // The seq stays consumed: gaps are allowed, reuse is not.
         this.waiters.splice(index, 1);
+        this.counters.eventsFailed++;
         waiter.room.reject(new ClientAbortedError({ cause: signal.reason }));
         this.resolveFlushes();
       };

@@ -322,6 +322,7 @@ describe('client/IngestProducer against the fake server (integration, real gRPC)
     expect(receipt.seq).to.equal(4n);
     await Promise.all([...first, receipt.acked]);
     expect([...fake.source('abort-send').stored.keys()]).to.deep.equal([1n, 2n, 4n]);
+    expect(producer.stats()).to.include({ eventsAccepted: 4, eventsStored: 3, eventsFailed: 1 });
   });
 
   it('flush() waits for every event sent so far; close() flushes, ends the stream and refuses later sends; close is idempotent', async () => {
