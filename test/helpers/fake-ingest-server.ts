@@ -36,6 +36,8 @@ export interface FakeIngestServerOptions {
   ackDelayMs?: number;
   /** Uncommitted events per stream before the server stops reading it (HTTP/2 flow control then holds the client). Default 10,000. */
   maxBufferedPerStream?: number;
+  /** Durable state shared with another fake (two instances on one database). */
+  sources?: Map<string, FakeSource>;
 }
 
 interface StreamState {
@@ -60,7 +62,7 @@ interface StreamState {
  */
 export class FakeIngestServer {
   /** Durable state by source id. */
-  readonly sources = new Map<string, FakeSource>();
+  readonly sources: Map<string, FakeSource>;
   /** Canned orders for GetOrder / BatchGetOrders / ListOrders. */
   readonly orders = new Map<string, Order>();
   /** Canned positions by `${account}/${symbol}`. */
@@ -90,6 +92,7 @@ export class FakeIngestServer {
     this.rejectIf = options.rejectIf;
     this.ackDelayMs = options.ackDelayMs ?? 0;
     this.maxBufferedPerStream = options.maxBufferedPerStream ?? 10_000;
+    this.sources = options.sources ?? new Map();
   }
 
   /** Bound port. */

@@ -87,9 +87,9 @@ describe('client/IngestProducer against the fake server (integration, real gRPC)
   });
 
   it('lingerMs holds a partial batch back until the linger passes', async () => {
-    const producer = await client.openIngest({ sourceId: 'linger', lingerMs: 200, maxBatchEvents: 1_000 });
+    const producer = await client.openIngest({ sourceId: 'linger', lingerMs: 1_500, maxBatchEvents: 1_000 });
     const acks = await sendMany(producer, 3);
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, 100));
     expect(fake.counts.eventsReceived).to.equal(0);
     await Promise.all(acks);
     expect(fake.counts.batchesReceived).to.equal(1);
@@ -258,22 +258,28 @@ describe('client/IngestProducer against the fake server (integration, real gRPC)
   });
 
   it('superseded: another writer advanced the source while the producer was away, so it stops instead of resuming', async () => {
-    const producer = await client.openIngest({ sourceId: 'split', reconnect: { initialDelayMs: 1_000, maxDelayMs: 1_000 } });
+    const producer = await client.openIngest({ sourceId: 'split', reconnect: FAST_RECONNECT });
     await Promise.all(await sendMany(producer, 10));
     fake.dropStreamsAfter(1, 'abrupt');
     const lost = (await producer.send(fillEvent(11))).acked;
-    await waitFor('the drop', () => producer.stats().connection === 'BACKOFF');
-    // While it waits to reconnect, a second writer uses the same source.
-    const other = createOrderFlowClient({ address: fake.address });
+    const port = fake.port;
+    await fake.stop(); // the producer keeps retrying in vain
+    // Meanwhile a second writer uses the same source through another instance on the same store.
+    const elsewhere = new FakeIngestServer({ sources: fake.sources });
+    await elsewhere.start();
+    const other = createOrderFlowClient({ address: elsewhere.address });
     others.push(other);
     const intruder = await other.openIngest({ sourceId: 'split' });
     await Promise.all(await sendMany(intruder, 5, 100));
     await intruder.close();
+    await elsewhere.stop();
+    await fake.start(port);
     const err = await lost.catch((e: unknown) => e);
     expect(err).to.be.instanceOf(FencedError).and.include({ reason: 'superseded', sourceId: 'split' });
     expect((err as FencedError).message).to.include('another writer advanced source "split"');
     expect(producer.state).to.equal('FENCED');
-    expect([...fake.source('split').stored.keys()].length).to.equal(15);
+    expect(producer.stats().reconnectAttempts).to.be.greaterThan(0);
+    expect([...fake.source('split').stored.keys()]).to.deep.equal(Array.from({ length: 15 }, (_, i) => BigInt(i + 1)));
   });
 
   it('backpressure: with commits stalled, send stops resolving once the window is full; memory stays bounded; it resumes after', async () => {
