@@ -144,7 +144,7 @@ export class OrderFlowClient {
           // Requests go out pre-encoded (event-codec.ts): the serializer is the identity.
           openStream: (metadata) => this.stub.makeBidiStreamRequest(ingest.path, (bytes: Buffer) => bytes, ingest.responseDeserialize, metadata ?? new grpc.Metadata(), {}),
           release: (p) => {
-            this.producers.delete(p);
+            this.producers.delete(p as IngestProducer);
             this.openSources.delete(p.sourceId);
           },
         },
@@ -160,7 +160,8 @@ export class OrderFlowClient {
 
   /**
    * Closes every open producer (each flushes, bounded by its closeTimeoutMs),
-   * then the channel. Read calls in flight are cancelled. Idempotent.
+   * then the channel; read calls already in flight may still complete, new
+   * ones fail with ClientClosedError. Idempotent.
    */
   close(): Promise<void> {
     if (!this.closePromise) {

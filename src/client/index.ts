@@ -3,7 +3,8 @@
  * producers. See the README section "TypeScript client".
  */
 export { createOrderFlowClient, OrderFlowClient, type CallOptions, type ClientState } from './client';
-export { IngestProducer, type ConnectionState, type ProducerState, type ProducerStats } from './producer';
+export { IngestProducer } from './producer';
+export type { ConnectionState, ProducerState, ProducerStats } from './producer-types';
 export type { IngestProducerOptions, OrderFlowClientOptions, ProducerWarning } from './options';
 export type { SpoolFsync, SpoolOptions, SpoolStats } from './spool';
 export type { BackoffOptions } from './backoff';

@@ -1,4 +1,4 @@
-import { status, type ClientDuplexStream, type Metadata, type StatusObject } from '@grpc/grpc-js';
+import { status, type StatusObject } from '@grpc/grpc-js';
 import type { IngestResponse__Output } from '../generated/orderflow/v1/IngestResponse';
 import { backoffDelayMs } from './backoff';
 import { Deferred } from './deferred';
@@ -6,70 +6,11 @@ import { ClientAbortedError, EventRejectedError, FencedError, InvalidSequenceErr
 import { encodeBatch, encodeEvent, encodeHello } from './event-codec';
 import { parseSeq, toWireEvent, type EventStatus, type IngestEventInput, type SendReceipt } from './events';
 import type { ResolvedProducerOptions } from './options';
-import { Spool, type SpoolStats } from './spool';
+import { Spool } from './spool';
 import { PendingEvent } from './pending-event';
+import type { ConnectionState, IngestCall, IngestTransport, ProducerState, ProducerStats } from './producer-types';
+import { classifyStreamEnd } from './stream-end';
 import { EventWindow, type WindowEntry } from './window';
-
-/** Life cycle of a producer. FENCED and FAILED are final, like CLOSED. */
-export type ProducerState = 'OPENING' | 'OPEN' | 'DRAINING' | 'CLOSED' | 'FENCED' | 'FAILED';
-
-/** State of the producer's current stream. */
-export type ConnectionState = 'CONNECTING' | 'READY' | 'BACKOFF' | 'DOWN';
-
-/** An Ingest call whose requests are already-encoded `IngestRequest` bytes (see event-codec.ts). */
-export type IngestCall = ClientDuplexStream<Buffer, IngestResponse__Output>;
-
-/** What a producer needs from the client: a fresh Ingest call, and a way to say it is gone. */
-export interface IngestTransport {
-  openStream(metadata: Metadata | undefined): IngestCall;
-  release(producer: IngestProducer): void;
-}
-
-/** A snapshot of a producer's figures (counts since it was opened). */
-export interface ProducerStats {
-  sourceId: string;
-  state: ProducerState;
-  connection: ConnectionState;
-  /** Events taken by `send` (including replays settled at once as duplicates). */
-  eventsAccepted: number;
-  /** Events written to a stream for the first time. */
-  eventsSent: number;
-  /** Events written again on a new stream after a reconnect (or after a restart on a spool). */
-  eventsResent: number;
-  /** Events settled as stored or committed. */
-  eventsAcked: number;
-  eventsStored: number;
-  /** Settled by a resume Welcome (see EventStatus). */
-  eventsCommitted: number;
-  /** Settled as duplicates (never sent). */
-  eventsDuplicate: number;
-  eventsRejected: number;
-  /** Events failed by a fence, a fatal stream error or close/destroy. */
-  eventsFailed: number;
-  batchesSent: number;
-  /** Resumptions: streams after the first that reached their Welcome. */
-  reconnects: number;
-  /** Streams opened after the first one, failed attempts included. */
-  reconnectAttempts: number;
-  /** Unacknowledged events held now. */
-  windowEvents: number;
-  windowMax: number;
-  /** `send` calls waiting for room now. */
-  waitingSends: number;
-  /** `send` calls that had to wait for room. */
-  sendWaits: number;
-  /** Highest seq accepted. */
-  lastSeq: bigint;
-  /** The source's committed mark as last reported (Ack or Welcome). */
-  lastCommittedSeq: bigint;
-  /** Sums of the Ack counts the server reported on this producer's streams. */
-  serverStored: number;
-  serverRejected: number;
-  serverDuplicates: number;
-  /** The last stream error (reconnects happen after these). */
-  lastStreamError: string | undefined;
-  spool: SpoolStats | undefined;
-}
 
 interface Waiter {
   entry: WindowEntry;
@@ -79,8 +20,6 @@ interface Waiter {
   onAbort: (() => void) | undefined;
 }
 
-/** Statuses after which the stream is reopened; anything else but ABORTED (fenced) is fatal. */
-const RETRYABLE = new Set<number>([status.OK, status.UNAVAILABLE, status.CANCELLED, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED, status.INTERNAL, status.UNKNOWN]);
 /** How long close() waits for the server to end the stream after our half-close, ms. */
 const STREAM_END_GRACE_MS = 1_000;
 
@@ -490,17 +429,16 @@ export class IngestProducer {
     this.streamEnded?.resolve();
     if (this.isTerminal() || this.streamEnded) return;
     this.lastStreamError = `${statusName(s.code)}: ${s.details}`;
-    const errorCode = s.metadata?.get('orderflow-error-code')[0];
-    if (s.code === status.ABORTED && errorCode !== 'RETRYABLE_TX') {
+    const verdict = classifyStreamEnd(s);
+    if (verdict === 'fenced') {
       this.fail(new FencedError(this.sourceId, 'newer-stream', s.details || 'the server ended the stream with ABORTED', { metadata: s.metadata }), 'FENCED');
       return;
     }
-    const error = new OrderFlowClientError(s.code, s.details, {
-      metadata: s.metadata,
-      message: `The Ingest stream of source ${JSON.stringify(this.sourceId)} ended with ${statusName(s.code)}: ${s.details}`,
-    });
-    // ABORTED reaching here is a retryable transaction conflict, not a fence.
-    if ((!RETRYABLE.has(s.code) && s.code !== status.ABORTED) || this.attempt >= this.options.maxReconnectAttempts) {
+    if (verdict === 'fatal' || this.attempt >= this.options.maxReconnectAttempts) {
+      const error = new OrderFlowClientError(s.code, s.details, {
+        metadata: s.metadata,
+        message: `The Ingest stream of source ${JSON.stringify(this.sourceId)} ended with ${statusName(s.code)}: ${s.details}`,
+      });
       this.fail(error, 'FAILED');
       return;
     }
