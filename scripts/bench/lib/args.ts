@@ -10,7 +10,7 @@ export interface BenchOptions {
   quick: boolean;
   /** Scenarios to run. `--only limit,alternatives`; default all. */
   only: ScenarioId[];
-  /** Where results go. `--out DIR`; default bench/results. */
+  /** Where results go. `--out DIR`; default bench/results, or bench/results/tmp (git-ignored) with --quick. */
   outDir: string;
   /** Client the ingest scenarios drive. `--ingest-client raw-stub`. */
   ingestClient: IngestClientKind;
@@ -25,7 +25,7 @@ export const USAGE = `Usage: npm run bench -- [--runs N] [--quick] [--only ${SCE
   --runs N          runs per figure; the median and the spread are reported (default 3; 1 with --quick)
   --quick           small data and short windows: a smoke run of a minute or two
   --only LIST       comma-separated scenarios (default: all)
-  --out DIR         output directory (default bench/results)
+  --out DIR         output directory (default bench/results; bench/results/tmp with --quick)
   --ingest-client   client the ingest scenarios drive (default raw-stub: the generated proto-loader stub)
   --service FILE    compiled service entry to start (default dist/src/main.js of this checkout)`;
 
@@ -34,7 +34,7 @@ export function parseArgs(argv: readonly string[], cwd: string = process.cwd()):
   let runs: number | undefined;
   let quick = false;
   let only: ScenarioId[] = [...SCENARIO_IDS];
-  let outDir = path.resolve(cwd, 'bench/results');
+  let outDir: string | undefined;
   let ingestClient: IngestClientKind = 'raw-stub';
   let serviceMain: string | undefined;
   let help = false;
@@ -84,6 +84,8 @@ export function parseArgs(argv: readonly string[], cwd: string = process.cwd()):
         throw new Error(`unknown argument ${arg}`);
     }
   }
+  // A smoke run must not overwrite the committed results of a full run.
+  outDir ??= path.resolve(cwd, quick ? 'bench/results/tmp' : 'bench/results');
   return { runs: runs ?? (quick ? 1 : 3), quick, only, outDir, ingestClient, serviceMain, help };
 }
 

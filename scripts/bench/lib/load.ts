@@ -134,7 +134,7 @@ export interface ClosedLoopOptions extends WindowHooks {
   call: (index: number) => Promise<void>;
 }
 
-/** Keeps `concurrency` requests in flight for warmup + duration; counts what completed inside the window. */
+/** Keeps `concurrency` requests in flight for warmup + duration; counts the requests that completed inside the window. */
 export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadResult> {
   const latency = new LatencyRecorder();
   const start = performance.now();
@@ -168,16 +168,17 @@ export async function runClosedLoop(options: ClosedLoopOptions): Promise<LoadRes
     for (;;) {
       const sentAt = performance.now();
       if (sentAt >= windowEnd) return;
-      const measured = sentAt >= windowStart;
       try {
         await options.call(index++);
         const done = performance.now();
-        if (measured && done <= windowEnd) {
+        // Counted by completion time: the window's throughput is what completed in it.
+        if (done >= windowStart && done <= windowEnd) {
           latency.record(done - sentAt);
           completed++;
         }
       } catch (err) {
-        if (measured) errors++;
+        const done = performance.now();
+        if (done >= windowStart && done <= windowEnd) errors++;
         firstError ??= err instanceof Error ? err.message : String(err);
         // A failing call returns at once; do not spin.
         await sleep(1);

@@ -54,13 +54,14 @@ export const UNARY_FIGURES = [
   { suffix: 'open_p99_ms', label: 'p99 at the offered rate', unit: 'ms', better: 'lower' },
   { suffix: 'open_p999_ms', label: 'p99.9 at the offered rate', unit: 'ms', better: 'lower' },
   { suffix: 'open_cpu_us_per_call', label: 'server CPU per call at the offered rate', unit: 'µs/call', better: 'lower' },
+  { suffix: 'open_failed_pct', label: 'calls failed or past the 10 s deadline at the offered rate', unit: '%', better: 'lower' },
 ] as const;
 
 /** Declares a workload's figures; with `floorPrefix`, each figure's ratio is taken to the floor's figure of the same suffix. */
 export function defineUnaryFigures(figures: FigureCollector, prefix: string, title: string, plan: BenchPlan, floorPrefix?: string): void {
   for (const f of UNARY_FIGURES) {
     const label = `${title}: ${f.label.replace('the offered rate', `${fmt(plan.readOpenRate)} calls/s`)}${f.suffix === 'calls_per_sec' || f.suffix.includes('closed') ? ` (${plan.readConcurrency} in flight)` : ''}`;
-    figures.define({ id: `${prefix}.${f.suffix}`, label, unit: f.unit, better: f.better, ratioTo: floorPrefix && f.suffix !== 'pg_cpu_us_per_call' && f.suffix !== 'client_cpu_us_per_call' ? `${floorPrefix}.${f.suffix}` : undefined });
+    figures.define({ id: `${prefix}.${f.suffix}`, label, unit: f.unit, better: f.better, ratioTo: floorPrefix && !['pg_cpu_us_per_call', 'client_cpu_us_per_call', 'open_failed_pct'].includes(f.suffix) ? `${floorPrefix}.${f.suffix}` : undefined });
   }
 }
 
@@ -113,9 +114,10 @@ export async function measureUnary(server: ChildServer, postmasterPid: number | 
     onWindowStart: () => (server0 = server.cpuMicros()),
     onWindowEnd: () => (openServerCpuMicros = server.cpuMicros() - server0),
   });
-  for (const [name, r] of [['closed loop', closed], ['open loop', open]] as const) {
-    if (r.completed === 0) throw new Error(`${name}: no call succeeded (${r.errors} errors; first: ${r.firstError ?? 'none'})`);
-  }
+  // A closed loop where nothing succeeds means the RPC is broken. An open loop
+  // may legitimately lose every call when the machine cannot keep up with the
+  // offered rate: that is reported (failed %), not thrown.
+  if (closed.completed === 0) throw new Error(`closed loop: no call succeeded (${closed.errors} errors; first: ${closed.firstError ?? 'none'})`);
   return { closed, closedServerCpuMicros, closedPgCpuMicros, closedClientCpuMicros, open, openServerCpuMicros };
 }
 
@@ -132,7 +134,9 @@ export function addUnaryRun(figures: FigureCollector, prefix: string, m: UnaryMe
   figures.add(`${prefix}.open_p50_ms`, openLat.p50Ms);
   figures.add(`${prefix}.open_p99_ms`, openLat.p99Ms);
   figures.add(`${prefix}.open_p999_ms`, openLat.p999Ms);
-  figures.add(`${prefix}.open_cpu_us_per_call`, m.openServerCpuMicros / m.open.completed);
+  figures.add(`${prefix}.open_cpu_us_per_call`, m.open.completed > 0 ? m.openServerCpuMicros / m.open.completed : Number.NaN);
+  const offered = m.open.completed + m.open.errors + m.open.timedOut;
+  figures.add(`${prefix}.open_failed_pct`, offered > 0 ? ((m.open.errors + m.open.timedOut) * 100) / offered : Number.NaN);
   const strip = ({ distribution: _d, ...rest }: ReturnType<LatencyRecorder['summary']>) => rest;
   return {
     closed: { completed: m.closed.completed, errors: m.closed.errors, firstError: m.closed.firstError, callsPerSec: m.closed.ratePerSec, serverCpuMicros: m.closedServerCpuMicros, pgCpuMicros: m.closedPgCpuMicros, clientCpuMicros: m.closedClientCpuMicros, latency: strip(closedLat) },

@@ -34,7 +34,7 @@ function latencySpec(title: string, distributions: readonly Distribution[]): Veg
     encoding: {
       x: { field: 'percentile', type: 'ordinal', sort: order, title: 'percentile (all runs merged)', axis: { labelAngle: 0 } },
       y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency, ms (log scale)' },
-      color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'top-left', labelLimit: 400 } },
+      color: { field: 'series', type: 'nominal', title: null, legend: { orient: 'bottom', direction: 'vertical', labelLimit: 500 } },
     },
   };
 }
@@ -61,6 +61,12 @@ export function plotSpecs(results: BenchResults): PlotSpec[] {
     return f ? [{ approach: label, median: f.summary.median, min: f.summary.min, max: f.summary.max }] : [];
   });
   if (bars.length > 0) {
+    // A log-scale bar needs an explicit base: its default base, zero, has no logarithm.
+    const lows = bars.map((b) => (Number.isFinite(b.min) ? b.min : b.median)).filter((v) => v > 0);
+    const highs = bars.map((b) => (Number.isFinite(b.max) ? b.max : b.median)).filter((v) => v > 0);
+    const domainMin = 10 ** Math.floor(Math.log10(Math.min(...lows, 1e3)));
+    const domainMax = 10 ** Math.ceil(Math.log10(Math.max(...highs, 1e4) * 1.5));
+    const x = { type: 'quantitative', scale: { type: 'log', domain: [domainMin, domainMax] } };
     plots.push({
       file: 'write-throughput.svg',
       title: 'Write throughput: the same fill rows, same schema',
@@ -72,9 +78,9 @@ export function plotSpecs(results: BenchResults): PlotSpec[] {
         data: { values: bars },
         encoding: { y: { field: 'approach', type: 'nominal', sort: null, title: null, axis: { labelLimit: 300 } } },
         layer: [
-          { mark: 'bar', encoding: { x: { field: 'median', type: 'quantitative', scale: { type: 'log' }, title: 'rows/s (median)' } } },
-          { mark: { type: 'rule' }, encoding: { x: { field: 'min', type: 'quantitative' }, x2: { field: 'max' } } },
-          { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { x: { field: 'max', type: 'quantitative' }, text: { field: 'median', type: 'quantitative', format: ',.0f' } } },
+          { mark: { type: 'bar', opacity: 0.8 }, encoding: { x: { field: 'median', ...x, title: 'rows/s (median of runs, log scale)' }, x2: { datum: domainMin } } },
+          { mark: { type: 'rule', strokeWidth: 2 }, encoding: { x: { field: 'min', ...x }, x2: { field: 'max' } } },
+          { mark: { type: 'text', align: 'left', dx: 4 }, encoding: { x: { field: 'max', ...x }, text: { field: 'median', type: 'quantitative', format: ',.0f' } } },
         ],
       },
     });

@@ -81,7 +81,7 @@ export const ingestScenario: Scenario = {
         const r = await withFreshService(ctx, `ingest_r${rate}`, {}, (server) =>
           runOffered({ server, client: options.ingestClient, streams: OFFERED_STREAMS, ratePerSec: rate, eventsPerBatch: plan.eventsPerBatch, warmupMs: plan.offeredWarmupMs, windowMs: plan.offeredWindowMs, seed: seed++ }),
         );
-        if (r.batches === 0) throw new Error(`no batch was acked at ${rate} events/s offered (${r.errors} errors)`);
+        // Nothing acked in the window leaves the percentiles NaN ("n/a" in the report) rather than failing the scenario.
         figures.add(`ingest.r${rate}.p50_ms`, r.summary.p50Ms);
         figures.add(`ingest.r${rate}.p99_ms`, r.summary.p99Ms);
         figures.add(`ingest.r${rate}.p999_ms`, r.summary.p999Ms);

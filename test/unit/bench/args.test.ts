@@ -10,8 +10,10 @@ describe('bench/args', () => {
     expect(o.only).to.deep.equal([...SCENARIO_IDS]);
   });
 
-  it('makes --quick a single run unless --runs says otherwise', () => {
+  it('makes --quick a single run into the git-ignored bench/results/tmp unless told otherwise', () => {
     expect(parseArgs(['--quick']).runs).to.equal(1);
+    expect(parseArgs(['--quick'], '/repo').outDir).to.equal(path.resolve('/repo/bench/results/tmp'));
+    expect(parseArgs(['--quick', '--out', 'x'], '/repo').outDir).to.equal(path.resolve('/repo/x'));
     expect(parseArgs(['--quick', '--runs', '2']).runs).to.equal(2);
     expect(parseArgs(['--runs=5']).runs).to.equal(5);
   });
