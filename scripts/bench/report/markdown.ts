@@ -10,9 +10,12 @@ export function formatValue(value: number, unit: string): string {
 /** "±3.1% (98,000–104,000)" for a figure's spread over its runs; "1 run" when there is nothing to spread. */
 export function formatSpread(f: FigureResult): string {
   const { summary, unit } = f;
-  if (summary.runs.length < 2) return `${summary.runs.length} run`;
+  const measured = summary.runs.filter((v) => Number.isFinite(v)).length;
+  // Runs that produced no value (nothing completed) are named, not hidden in a tidy ±0%.
+  const partial = measured < summary.runs.length ? `; ${measured} of ${summary.runs.length} runs had a value` : '';
+  if (measured < 2) return `${measured} run${partial}`;
   const pct = Number.isFinite(summary.spreadPct) ? `±${summary.spreadPct.toFixed(1)}%` : '±n/a';
-  return `${pct} (${formatValue(summary.min, unit)}–${formatValue(summary.max, unit)})`;
+  return `${pct} (${formatValue(summary.min, unit)}–${formatValue(summary.max, unit)})${partial}`;
 }
 
 /** "0.42× limit" / "1.12× floor" for a figure with a resolved ratio; empty otherwise. */
