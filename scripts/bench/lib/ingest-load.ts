@@ -67,7 +67,11 @@ async function openStreams(kind: IngestClientKind, port: number, prefix: string,
 /** What one saturation run measured. */
 export interface SaturationResult {
   streams: number;
+  /** Events acked inside the measured window. */
   ackedEvents: number;
+  /** Events sent over the whole run, and acked by the time the streams closed. */
+  sentEvents: number;
+  totalAckedEvents: number;
   windowMs: number;
   eventsPerSec: number;
   serverCpuMicros: number;
@@ -98,6 +102,7 @@ export interface SaturationOptions {
 export async function runSaturation(o: SaturationOptions): Promise<SaturationResult> {
   const { driver, streams } = await openStreams(o.client, o.server.port, `bench-sat-${o.seed}`, o.streams);
   let acked = 0;
+  let sent = 0;
   let stopped = false;
   let failure: Error | undefined;
   const senders = streams.map(async (stream, i) => {
@@ -121,7 +126,9 @@ export async function runSaturation(o: SaturationOptions): Promise<SaturationRes
         if (stream.error) failure ??= stream.error;
         continue;
       }
-      if (!stream.sendBatch(factory.next(o.eventsPerBatch).events)) await stream.waitDrain().catch((err: Error) => (failure ??= err));
+      const ok = stream.sendBatch(factory.next(o.eventsPerBatch).events);
+      sent += o.eventsPerBatch;
+      if (!ok) await stream.waitDrain().catch((err: Error) => (failure ??= err));
     }
   });
 
@@ -146,6 +153,8 @@ export async function runSaturation(o: SaturationOptions): Promise<SaturationRes
   return {
     streams: o.streams,
     ackedEvents,
+    sentEvents: sent,
+    totalAckedEvents: acked,
     windowMs,
     eventsPerSec: (ackedEvents * 1_000) / windowMs,
     serverCpuMicros,

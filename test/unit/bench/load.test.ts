@@ -43,7 +43,7 @@ describe('bench/load', () => {
     const r = await runClosedLoop({
       concurrency: 3,
       warmupMs: 10,
-      durationMs: 40,
+      durationMs: 300,
       onWindowStart: () => edges.push('start'),
       onWindowEnd: () => edges.push('end'),
       call: async () => {
