@@ -166,6 +166,6 @@ export function planFor(options: Pick<BenchOptions, 'quick'>): BenchPlan {
     readClosedWindowMs: 4_000,
     readOpenWarmupMs: 1_000,
     readOpenWindowMs: 8_000,
-    readSeedOrders: 60_000,
+    readSeedOrders: 100_000,
   };
 }
