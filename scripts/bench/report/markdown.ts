@@ -14,7 +14,7 @@ export function formatSpread(f: FigureResult): string {
   // Runs that produced no value (nothing completed) are named, not hidden in a tidy ±0%.
   const partial = measured < summary.runs.length ? `; ${measured} of ${summary.runs.length} runs had a value` : '';
   if (measured < 2) return `${measured} run${partial}`;
-  const pct = Number.isFinite(summary.spreadPct) ? `±${summary.spreadPct.toFixed(1)}%` : '±n/a';
+  const pct = summary.min === summary.max ? '±0.0%' : Number.isFinite(summary.spreadPct) ? `±${summary.spreadPct.toFixed(1)}%` : '±n/a';
   return `${pct} (${formatValue(summary.min, unit)}–${formatValue(summary.max, unit)})${partial}`;
 }
 

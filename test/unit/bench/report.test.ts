@@ -42,6 +42,7 @@ describe('bench/report', () => {
   it('shows the spread over runs, or says there was one run', () => {
     expect(formatSpread(figure('x', [90, 100, 110]))).to.equal('±10.0% (90–110)');
     expect(formatSpread(figure('x', [100]))).to.equal('1 run');
+    expect(formatSpread(figure('x', [0, 0, 0]))).to.equal('±0.0% (0–0)');
     expect(formatSpread(figure('x', [Number.NaN, 100, Number.NaN]))).to.equal('1 run; 1 of 3 runs had a value');
     expect(formatSpread(figure('x', [90, Number.NaN, 110]))).to.equal('±10.0% (90–110); 2 of 3 runs had a value');
   });
