@@ -1,0 +1,154 @@
+import * as grpc from '@grpc/grpc-js';
+import type { OrderFlowClient } from '../../../src/generated/orderflow/v1/OrderFlow';
+import { loadOrderflowProto } from '../../../src/rpc/proto';
+import type { BenchPlan } from './args';
+import type { ChildServer } from './child';
+import { runClosedLoop, runOpenLoop, type LoadResult } from './load';
+import { processTreeCpuMicros } from './proc-stats';
+import { fmt, progress } from './progress';
+import type { FigureCollector } from './results';
+import { LatencyRecorder } from './stats';
+import { isUnimplemented, ScenarioUnavailableError } from './unavailable';
+
+/** Deadline of one measured unary call, ms: a stuck call becomes an error instead of a hang. */
+const CALL_DEADLINE_MS = 10_000;
+
+/** A raw generated OrderFlow stub on 127.0.0.1:`port` (one HTTP/2 connection). Close it with `.close()`. */
+export function orderFlowStub(port: number): OrderFlowClient {
+  const { proto } = loadOrderflowProto();
+  return new proto.orderflow.v1.OrderFlow(`127.0.0.1:${port}`, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+}
+
+/** Unary methods the read scenarios call. */
+export type UnaryMethod = 'GetOrder' | 'ListFills' | 'GetPosition';
+
+/** Calls `method` with `request`; resolves with the response, rejects with the grpc error. */
+export function callUnary<T = unknown>(client: OrderFlowClient, method: UnaryMethod, request: object): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const fn = (client as unknown as Record<string, (req: object, opts: grpc.CallOptions, cb: (err: grpc.ServiceError | null, res?: T) => void) => void>)[method]!;
+    fn.call(client, request, { deadline: Date.now() + CALL_DEADLINE_MS }, (err, res) => (err ? reject(err) : resolve(res as T)));
+  });
+}
+
+/**
+ * Calls `method` once to see whether this build implements it. UNIMPLEMENTED
+ * becomes ScenarioUnavailableError; other errors (NOT_FOUND…) mean it is there.
+ */
+export async function probeUnary(client: OrderFlowClient, method: UnaryMethod, request: object): Promise<void> {
+  try {
+    await callUnary(client, method, request);
+  } catch (err) {
+    if (isUnimplemented(err)) throw new ScenarioUnavailableError(`the ${method} RPC answers UNIMPLEMENTED on this build`);
+  }
+}
+
+/** The figures of one unary workload, by suffix: `<prefix>.<suffix>`. */
+export const UNARY_FIGURES = [
+  { suffix: 'calls_per_sec', label: 'closed loop: calls/s', unit: 'calls/s', better: 'higher' },
+  { suffix: 'cpu_us_per_call', label: 'server CPU per call (closed loop)', unit: 'µs/call', better: 'lower' },
+  { suffix: 'pg_cpu_us_per_call', label: 'PostgreSQL CPU per call (closed loop)', unit: 'µs/call', better: 'lower' },
+  { suffix: 'client_cpu_us_per_call', label: 'load-generator (client) CPU per call (closed loop)', unit: 'µs/call', better: 'lower' },
+  { suffix: 'closed_p50_ms', label: 'closed loop p50', unit: 'ms', better: 'lower' },
+  { suffix: 'closed_p99_ms', label: 'closed loop p99', unit: 'ms', better: 'lower' },
+  { suffix: 'open_p50_ms', label: 'p50 at the offered rate', unit: 'ms', better: 'lower' },
+  { suffix: 'open_p99_ms', label: 'p99 at the offered rate', unit: 'ms', better: 'lower' },
+  { suffix: 'open_p999_ms', label: 'p99.9 at the offered rate', unit: 'ms', better: 'lower' },
+  { suffix: 'open_cpu_us_per_call', label: 'server CPU per call at the offered rate', unit: 'µs/call', better: 'lower' },
+  { suffix: 'open_failed_pct', label: 'calls failed or past the 10 s deadline at the offered rate', unit: '%', better: 'lower' },
+] as const;
+
+/** Declares a workload's figures; with `floorPrefix`, each figure's ratio is taken to the floor's figure of the same suffix. */
+export function defineUnaryFigures(figures: FigureCollector, prefix: string, title: string, plan: BenchPlan, floorPrefix?: string): void {
+  for (const f of UNARY_FIGURES) {
+    const label = `${title}: ${f.label.replace('the offered rate', `${fmt(plan.readOpenRate)} calls/s`)}${f.suffix === 'calls_per_sec' || f.suffix.includes('closed') ? ` (${plan.readConcurrency} in flight)` : ''}`;
+    figures.define({ id: `${prefix}.${f.suffix}`, label, unit: f.unit, better: f.better, ratioTo: floorPrefix && !['pg_cpu_us_per_call', 'client_cpu_us_per_call', 'open_failed_pct'].includes(f.suffix) ? `${floorPrefix}.${f.suffix}` : undefined });
+  }
+}
+
+/** One closed-loop plus one open-loop measurement of a unary workload against `server`. */
+export interface UnaryMeasurement {
+  closed: LoadResult;
+  closedServerCpuMicros: number;
+  closedPgCpuMicros: number;
+  closedClientCpuMicros: number;
+  open: LoadResult;
+  openServerCpuMicros: number;
+}
+
+/**
+ * Measures `call` against `server`: closed loop (throughput, server and
+ * PostgreSQL CPU per call), then open loop at the plan's offered rate (latency).
+ * `postmasterPid` undefined: no database behind it (the floor).
+ */
+export async function measureUnary(server: ChildServer, postmasterPid: number | undefined, plan: BenchPlan, call: (i: number) => Promise<unknown>): Promise<UnaryMeasurement> {
+  let server0 = 0;
+  let pg0 = 0;
+  let closedServerCpuMicros = 0;
+  let closedPgCpuMicros = 0;
+  let client0 = process.cpuUsage();
+  let closedClientCpuMicros = 0;
+  const pgCpu = () => (postmasterPid === undefined ? 0 : processTreeCpuMicros(postmasterPid));
+  const closed = await runClosedLoop({
+    concurrency: plan.readConcurrency,
+    warmupMs: plan.readClosedWarmupMs,
+    durationMs: plan.readClosedWindowMs,
+    call: async (i) => void (await call(i)),
+    onWindowStart: () => {
+      server0 = server.cpuMicros();
+      pg0 = pgCpu();
+      client0 = process.cpuUsage();
+    },
+    onWindowEnd: () => {
+      closedServerCpuMicros = server.cpuMicros() - server0;
+      closedPgCpuMicros = pgCpu() - pg0;
+      const client = process.cpuUsage(client0);
+      closedClientCpuMicros = client.user + client.system;
+    },
+  });
+  let openServerCpuMicros = 0;
+  const open = await runOpenLoop({
+    ratePerSec: plan.readOpenRate,
+    warmupMs: plan.readOpenWarmupMs,
+    durationMs: plan.readOpenWindowMs,
+    call: async (i) => void (await call(i)),
+    onWindowStart: () => (server0 = server.cpuMicros()),
+    onWindowEnd: () => (openServerCpuMicros = server.cpuMicros() - server0),
+  });
+  // A closed loop where nothing succeeds means the RPC is broken. An open loop
+  // may legitimately lose every call when the machine cannot keep up with the
+  // offered rate: that is reported (failed %), not thrown.
+  if (closed.completed === 0) throw new Error(`closed loop: no call succeeded (${closed.errors} errors; first: ${closed.firstError ?? 'none'})`);
+  return { closed, closedServerCpuMicros, closedPgCpuMicros, closedClientCpuMicros, open, openServerCpuMicros };
+}
+
+/** Adds one measurement's values to the workload's figures and returns its raw record. */
+export function addUnaryRun(figures: FigureCollector, prefix: string, m: UnaryMeasurement, withPg: boolean): Record<string, unknown> {
+  const closedLat = m.closed.latency.summary();
+  const openLat = m.open.latency.summary();
+  figures.add(`${prefix}.calls_per_sec`, m.closed.ratePerSec);
+  figures.add(`${prefix}.cpu_us_per_call`, m.closedServerCpuMicros / m.closed.completed);
+  if (withPg) figures.add(`${prefix}.pg_cpu_us_per_call`, m.closedPgCpuMicros / m.closed.completed);
+  figures.add(`${prefix}.client_cpu_us_per_call`, m.closedClientCpuMicros / m.closed.completed);
+  figures.add(`${prefix}.closed_p50_ms`, closedLat.p50Ms);
+  figures.add(`${prefix}.closed_p99_ms`, closedLat.p99Ms);
+  figures.add(`${prefix}.open_p50_ms`, openLat.p50Ms);
+  figures.add(`${prefix}.open_p99_ms`, openLat.p99Ms);
+  figures.add(`${prefix}.open_p999_ms`, openLat.p999Ms);
+  figures.add(`${prefix}.open_cpu_us_per_call`, m.open.completed > 0 ? m.openServerCpuMicros / m.open.completed : Number.NaN);
+  const offered = m.open.completed + m.open.errors + m.open.timedOut;
+  figures.add(`${prefix}.open_failed_pct`, offered > 0 ? ((m.open.errors + m.open.timedOut) * 100) / offered : Number.NaN);
+  const strip = ({ distribution: _d, ...rest }: ReturnType<LatencyRecorder['summary']>) => rest;
+  return {
+    closed: { completed: m.closed.completed, errors: m.closed.errors, firstError: m.closed.firstError, callsPerSec: m.closed.ratePerSec, serverCpuMicros: m.closedServerCpuMicros, pgCpuMicros: m.closedPgCpuMicros, clientCpuMicros: m.closedClientCpuMicros, latency: strip(closedLat) },
+    open: { completed: m.open.completed, errors: m.open.errors, firstError: m.open.firstError, timedOut: m.open.timedOut, achievedPerSec: m.open.ratePerSec, serverCpuMicros: m.openServerCpuMicros, latency: strip(openLat) },
+  };
+}
+
+/** One progress line for a measurement. */
+export function reportUnary(scope: string, what: string, run: number, runs: number, m: UnaryMeasurement): void {
+  const open = m.open.latency.summary();
+  progress(
+    scope,
+    `run ${run}/${runs} ${what}: ${fmt(m.closed.ratePerSec)} calls/s, server ${fmt(m.closedServerCpuMicros / m.closed.completed)} µs/call, client ${fmt(m.closedClientCpuMicros / m.closed.completed)} µs/call; at ${fmt(m.open.ratePerSec)}/s p50 ${fmt(open.p50Ms, 2)} ms, p99 ${fmt(open.p99Ms, 2)} ms${m.closed.errors + m.open.errors ? `; errors ${m.closed.errors + m.open.errors} (${m.closed.firstError ?? m.open.firstError})` : ''}`,
+  );
+}
