@@ -61,9 +61,10 @@ interface Waiter {
 /**
  * The pool, built over pg.Client rather than pg.Pool. pg.Pool cannot take a
  * waiting acquire out of its queue when the caller gives up, has one timeout
- * for both waiting and connecting, knows no lifetime jitter, checks lifetime
- * only on idle clients, keeps no minimum, and exposes four counters. Owning
- * the queue and the connections gives all of that plus exact statistics.
+ * (connectionTimeoutMillis) for both waiting and connecting, knows no
+ * lifetime jitter (whole seconds, all equal), keeps no minimum, and exposes
+ * four counters. Owning the queue and the connections gives all of that,
+ * the client-side deadline and cancel-on-abort, and exact statistics.
  *
  * Invariants: every open connection is in `all`, with state `idle` (also in
  * the `idle` stack) or `busy` (counted in `inUse`); `connecting` counts
