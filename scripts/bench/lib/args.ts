@@ -12,7 +12,7 @@ export interface BenchOptions {
   only: ScenarioId[];
   /** Where results go. `--out DIR`; default bench/results, or bench/results/tmp (git-ignored) with --quick. */
   outDir: string;
-  /** Client the ingest scenarios drive. `--ingest-client raw-stub`. */
+  /** Client the ingest scenarios drive. `--ingest-client raw-stub|client`. */
   ingestClient: IngestClientKind;
   /** Compiled service entry the orderflow scenarios start. `--service FILE`; default dist/src/main.js. */
   serviceMain: string | undefined;
@@ -20,13 +20,13 @@ export interface BenchOptions {
 }
 
 /** Usage text for --help and argument errors. */
-export const USAGE = `Usage: npm run bench -- [--runs N] [--quick] [--only ${SCENARIO_IDS.join(',')}] [--out DIR] [--ingest-client raw-stub] [--service FILE]
+export const USAGE = `Usage: npm run bench -- [--runs N] [--quick] [--only ${SCENARIO_IDS.join(',')}] [--out DIR] [--ingest-client raw-stub|client] [--service FILE]
 
   --runs N          runs per figure; the median and the spread are reported (default 3; 1 with --quick)
   --quick           small data and short windows: a smoke run of a minute or two
   --only LIST       comma-separated scenarios (default: all)
   --out DIR         output directory (default bench/results; bench/results/tmp with --quick)
-  --ingest-client   client the ingest scenarios drive (default raw-stub: the generated proto-loader stub)
+  --ingest-client   client the ingest scenarios drive (default raw-stub: the generated proto-loader stub; client: the src/client producer)
   --service FILE    compiled service entry to start (default dist/src/main.js of this checkout)`;
 
 /** Parses argv (without node and script). Throws an Error naming the bad argument. */
@@ -69,7 +69,7 @@ export function parseArgs(argv: readonly string[], cwd: string = process.cwd()):
         break;
       case '--ingest-client': {
         const v = value();
-        if (v !== 'raw-stub') throw new Error(`--ingest-client must be raw-stub, got ${v}`);
+        if (v !== 'raw-stub' && v !== 'client') throw new Error(`--ingest-client must be raw-stub or client, got ${v}`);
         ingestClient = v;
         break;
       }

@@ -3,13 +3,14 @@ import type { IngestRequest } from '../../../src/generated/orderflow/v1/IngestRe
 import type { IngestResponse__Output } from '../../../src/generated/orderflow/v1/IngestResponse';
 import type { OrderFlowClient } from '../../../src/generated/orderflow/v1/OrderFlow';
 import { loadOrderflowProto } from '../../../src/rpc/proto';
+import { ClientLibraryDriver } from './client-driver';
 import { isUnimplemented, ScenarioUnavailableError } from './unavailable';
 
 /**
- * The seam between the ingest scenarios and the client they drive. Today the
- * raw generated stub (proto-loader); TODO(#9): add a driver over the client
- * library in src/client once it is merged, and select it with
- * `--ingest-client` (see createIngestDriver), so both can be measured side by side.
+ * The seam between the ingest scenarios and the client they drive: the raw
+ * generated stub (proto-loader) or the client library in src/client
+ * (lib/client-driver.ts), selected with `--ingest-client raw-stub|client`, so
+ * both can be measured side by side.
  */
 
 /** One event as the Ingest RPC takes it (proto `Event`, seq as a decimal string). */
@@ -51,7 +52,7 @@ export interface IngestDriver {
 }
 
 /** Ingest client implementations the benchmark knows. */
-export type IngestClientKind = 'raw-stub';
+export type IngestClientKind = 'raw-stub' | 'client';
 
 /** Options of createIngestDriver. */
 export interface IngestDriverOptions {
@@ -64,6 +65,8 @@ export function createIngestDriver(kind: IngestClientKind, port: number, options
   switch (kind) {
     case 'raw-stub':
       return new RawStubDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS);
+    case 'client':
+      return new ClientLibraryDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS);
   }
 }
 
