@@ -1,3 +1,5 @@
+import type { FillFields, OrderEventFields } from '../store/events';
+
 /**
  * The ingest event shapes the pipeline works on. They match what
  * proto-loader yields for `orderflow.v1.Event` with our loader options
@@ -5,35 +7,14 @@
  * either decoder can feed the pipeline.
  */
 
-/** An order lifecycle event as received. */
-export interface OrderEventInput {
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  side: number;
-  order_type: number;
-  event_type: number;
-  price: string;
-  qty: string;
-  time_in_force: number;
-  /** int64 as a decimal string (may be negative on the wire; validation rejects that). */
-  ts_ns: string;
-  client_order_id: string;
-}
+/**
+ * An order lifecycle event as received: the stored row's fields (one shape, so
+ * the two cannot drift). `ts_ns` may be negative on the wire; validation rejects that.
+ */
+export type OrderEventInput = OrderEventFields;
 
-/** A fill as received. */
-export interface FillInput {
-  fill_id: string;
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  side: number;
-  price: string;
-  qty: string;
-  ts_ns: string;
-  fee: string;
-  venue: string;
-}
+/** A fill as received: the stored row's fields. */
+export type FillInput = FillFields;
 
 /** Where an event's protobuf bytes sit in the message it arrived in (for quarantine). */
 export interface RawLocation {
