@@ -9,6 +9,10 @@ import type { Migration } from './migration';
  *   byte comparisons (memcmp) instead of locale-aware strcoll, which is most
  *   of the cost of maintaining text indexes under COPY. Ordering by these
  *   columns is therefore by code point, which is all the read RPCs need.
+ *   Measured (scripts/bench/collation.ts, 200k fills, two indexes, 2 busy
+ *   cores, median of 3): "C" 50k rows/s, the C.UTF-8 libc default 48k (no
+ *   real difference on the embedded cluster), an ICU collation 25k. "C" keeps
+ *   the fast path whatever the default collation of a DATABASE_URL cluster.
  * - No primary key on the event tables. Exactly-once is enforced by the
  *   source's high-water mark, updated in the same transaction as the rows
  *   (see store/sources.ts); a (source_id, seq) key would only repeat that
