@@ -16,7 +16,7 @@ import { startBenchDatabase } from './read-support';
 
 class ExplainQueries extends ReadQueries {
   constructor(private readonly p: import('../../src/db/types').Pool) {
-    super(p, silentLogger);
+    super(p);
   }
   override async run<R extends QueryResultRow>(op: string, sql: string, params: readonly unknown[]): Promise<R[]> {
     const { rows } = await this.p.query<{ 'QUERY PLAN': string }>('explain', `EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) ${sql}`, params);

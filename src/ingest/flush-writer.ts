@@ -1,5 +1,6 @@
 import { context, SpanStatusCode, trace, type Link } from '@opentelemetry/api';
 import { isConnectionLevelError, sqlStateOf } from '../db/pg-errors';
+import { rollbackCauseAttributes } from '../db/pool-tracing';
 import type { Readable } from 'node:stream';
 import type { QueryResult, QueryResultRow } from 'pg';
 import type { Pool, PooledConnection, QueryOptions, Transaction } from '../db/types';
@@ -193,6 +194,10 @@ export class FlushWriter implements BatchSink {
       return outcome;
     } catch (err) {
       span.setAttribute('ingest.outcome', isDataError(err) && !isolate ? 'isolating' : 'rolled_back');
+      // The SQLSTATE on the flush span itself, so a trace search finds rolled-back flushes by cause.
+      const sqlState = sqlStateBehind(err);
+      if (sqlState !== undefined) span.setAttribute('db.response.status_code', sqlState);
+      span.addEvent('rollback', rollbackCauseAttributes(err));
       span.recordException(err as Error);
       span.setStatus({ code: SpanStatusCode.ERROR, message: messageBehind(err) });
       ingestMetrics.flushDuration.observe({ outcome: 'failed' }, (performance.now() - started) / 1000);

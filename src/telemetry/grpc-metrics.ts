@@ -61,16 +61,51 @@ export function preregisterGrpcMethods(methods: readonly string[]): void {
   }
 }
 
+/** The HTTP/2 stream fields the interceptor reads (Node's Http2Stream). */
+interface Http2StreamState {
+  readonly rstCode: number;
+  readonly closed: boolean;
+}
+
+/**
+ * The HTTP/2 stream under a call, or undefined. When a client cancels an
+ * established stream (RST_STREAM), Node's http2 ends the readable side before
+ * it closes the stream, so grpc-js hands the handler a half-close first; a
+ * handler that answers it (Ingest drains and ends OK) passes an OK status
+ * through the interceptor although the client is gone and never gets it.
+ * Only the transport tells the two apart: a stream reset by the peer is
+ * closed with a non-zero rstCode (NGHTTP2_CANCEL = 8) when grpc-js reports
+ * the cancel, one we ended is not. grpc-js has no public accessor, so this
+ * follows the interceptor chain (`nextCall`) to BaseServerInterceptingCall's
+ * `stream`; if a grpc-js release moves it, nothing is found and calls are
+ * counted by the status sent, as before.
+ */
+function http2StreamOf(call: unknown): Http2StreamState | undefined {
+  let current = call as { stream?: Partial<Http2StreamState>; nextCall?: unknown } | undefined;
+  for (let depth = 0; depth < 16 && current !== undefined && current !== null; depth++) {
+    const stream = current.stream;
+    if (stream !== undefined && typeof stream.rstCode === 'number' && typeof stream.closed === 'boolean') return stream as Http2StreamState;
+    current = current.nextCall as typeof current;
+  }
+  return undefined;
+}
+
 /**
  * Server interceptor counting calls by method and status. It hooks only the
  * call's start, status and cancel: messages pass through untouched, so a
  * long Ingest stream pays nothing per message beyond grpc-js's own
  * interceptor plumbing.
+ *
+ * A status is counted when grpc-js reports the call over (its cancel
+ * notification, which follows every status too): by then the HTTP/2 stream
+ * shows whether the status went out or the client had reset the stream first.
  */
 export const grpcMetricsInterceptor: ServerInterceptor = (descriptor, call) => {
   const method = methodName(descriptor.path);
   const startedAt = performance.now();
+  const http2Stream = http2StreamOf(call);
   let finished = false;
+  let sentCode: number | undefined;
   const finish = (code: number): void => {
     // grpc-js reports a cancel after every status too; count each call once.
     if (finished) return;
@@ -78,22 +113,36 @@ export const grpcMetricsInterceptor: ServerInterceptor = (descriptor, call) => {
     handledTotal.labels(method, CODE_NAMES[code] ?? 'UNKNOWN').inc();
     handlingSeconds.labels(method).observe((performance.now() - startedAt) / 1_000);
   };
+  const clientGone = (): number => (deadlinePassed(call.getDeadline()) ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED);
   startedTotal.labels(method).inc();
   return new ServerInterceptingCall(call, {
     start: (next) =>
       next({
-        // No status went through us: the client went away, or grpc-js itself
-        // answered DEADLINE_EXCEEDED (it does so below the interceptors).
-        onCancel: () => finish(deadlinePassed(call.getDeadline()) ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED),
+        // No status went through us (the client went away, or grpc-js itself
+        // answered DEADLINE_EXCEEDED below the interceptors), or one did but
+        // the peer had reset the stream before it could be sent.
+        onCancel: () => {
+          if (sentCode === undefined) finish(clientGone());
+          else finish(http2Stream !== undefined && http2Stream.closed && http2Stream.rstCode !== 0 ? clientGone() : sentCode);
+        },
       }),
     sendStatus: (status, next) => {
-      finish(status.code ?? GrpcStatus.UNKNOWN);
+      sentCode = status.code ?? GrpcStatus.UNKNOWN;
+      // Without the transport's view, count the status as sent, at once.
+      if (http2Stream === undefined) finish(sentCode);
       next(status);
     },
   });
 };
 
+/**
+ * grpc-js arms its deadline timer with setTimeout, which may fire a
+ * millisecond before Date.now() reaches the deadline it computed; without
+ * this slack such a call was counted as CANCELLED.
+ */
+const DEADLINE_SLACK_MS = 5;
+
 function deadlinePassed(deadline: Date | number): boolean {
   const ms = deadline instanceof Date ? deadline.getTime() : deadline;
-  return Number.isFinite(ms) && ms <= Date.now();
+  return Number.isFinite(ms) && ms <= Date.now() + DEADLINE_SLACK_MS;
 }

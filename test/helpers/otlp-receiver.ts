@@ -23,6 +23,8 @@ export interface ReceivedSpan {
   endTimeUnixNano: string;
   attributes: Record<string, AttributeValue>;
   events: { name: string; attributes: Record<string, AttributeValue> }[];
+  /** Spans this one links to (ids lowercase hex). */
+  links: { traceId: string; spanId: string }[];
   status: { code: number; message: string };
   resource: Record<string, AttributeValue>;
   scope: string;
@@ -137,6 +139,7 @@ function fromProtobuf(request: { resource_spans: unknown[] }): ReceivedSpan[] {
           endTimeUnixNano: s.end_time_unix_nano as string,
           attributes: attributesOf(s.attributes as WireKeyValue[]),
           events: (s.events as { name: string; attributes: WireKeyValue[] }[]).map((e) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
+          links: ((s.links ?? []) as { trace_id: Buffer; span_id: Buffer }[]).map((l) => ({ traceId: l.trace_id.toString('hex'), spanId: l.span_id.toString('hex') })),
           status: { code: status?.code ?? 0, message: status?.message ?? '' },
           resource,
           scope: ss.scope?.name ?? '',
@@ -166,6 +169,7 @@ function fromJson(request: { resourceSpans?: unknown[] }): ReceivedSpan[] {
           endTimeUnixNano: String(s.endTimeUnixNano),
           attributes: attributesOf(s.attributes as WireKeyValue[] | undefined),
           events: ((s.events ?? []) as { name: string; attributes?: WireKeyValue[] }[]).map((e) => ({ name: e.name, attributes: attributesOf(e.attributes) })),
+          links: ((s.links ?? []) as { traceId: string; spanId: string }[]).map((l) => ({ traceId: String(l.traceId).toLowerCase(), spanId: String(l.spanId).toLowerCase() })),
           status: { code: status?.code ?? 0, message: status?.message ?? '' },
           resource,
           scope: ss.scope?.name ?? '',

@@ -55,8 +55,10 @@ describe('read path telemetry (integration)', function () {
     const [fetch] = childrenOf(miss!.spanContext().spanId);
     expect(fetch?.name).to.equal('cache.fetch order');
     const [query] = childrenOf(fetch!.spanContext().spanId);
-    expect(query?.name).to.equal('db.query orders.get');
-    expect(query?.attributes['db.system.name']).to.equal('postgresql');
+    // The pool's span: named after the op, the SQL command as db.operation.name, the row count.
+    expect(query?.name).to.equal('orders.get');
+    expect(query?.attributes).to.include({ 'db.system.name': 'postgresql', 'db.operation.name': 'SELECT', 'db.query.summary': 'orders.get', 'orderflow.db.rows': 1 });
+    expect(childrenOf(query!.spanContext().spanId), 'one span per query, none nested').to.have.length(0);
     expect(childrenOf(hit!.spanContext().spanId), 'a hit runs no query').to.have.length(0);
   });
 

@@ -43,10 +43,9 @@ describe('gRPC call metrics and database_up (integration, in-process)', function
     await db?.drop();
   });
 
-  // TODO(#7): with the real Ingest service an established stream the client
-  // cancels is counted as OK: the service answers the half-close that grpc-js
-  // reports before the cancel. Known defect, tracked in the closing note.
-  it.skip('counts a stream the client cancels as CANCELLED, once', async () => {
+  // grpc-js reports the client's RST_STREAM as a half-close first, which the
+  // Ingest service answers with OK; the interceptor must still see CANCELLED.
+  it('counts a stream the client cancels as CANCELLED, once', async () => {
     const labels = { method: 'Ingest', code: 'CANCELLED' };
     const before = await metricValue('orderflow_grpc_server_handled_total', labels);
     const call = client.Ingest();
@@ -59,6 +58,26 @@ describe('gRPC call metrics and database_up (integration, in-process)', function
     expect(await eventually(async () => (await metricValue('orderflow_grpc_server_handled_total', labels)) === before + 1, 5_000)).to.equal(true);
     await new Promise((r) => setTimeout(r, 200));
     expect(await metricValue('orderflow_grpc_server_handled_total', labels)).to.equal(before + 1);
+  });
+
+  it('counts a stream the client half-closes as OK, once, and not as CANCELLED', async () => {
+    const ok = { method: 'Ingest', code: 'OK' };
+    const cancelled = { method: 'Ingest', code: 'CANCELLED' };
+    const [okBefore, cancelledBefore] = [await metricValue('orderflow_grpc_server_handled_total', ok), await metricValue('orderflow_grpc_server_handled_total', cancelled)];
+    const status = await new Promise<number>((resolve) => {
+      const call = client.Ingest();
+      call.on('error', (err: grpc.ServiceError) => resolve(err.code));
+      call.on('status', (st: grpc.StatusObject) => resolve(st.code));
+      call.on('data', (m: { welcome?: unknown }) => {
+        if (m.welcome) call.end();
+      });
+      call.write({ hello: { source_id: 'metrics-half-close' } });
+    });
+    expect(status).to.equal(grpc.status.OK);
+    expect(await eventually(async () => (await metricValue('orderflow_grpc_server_handled_total', ok)) === okBefore + 1, 5_000)).to.equal(true);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await metricValue('orderflow_grpc_server_handled_total', ok)).to.equal(okBefore + 1);
+    expect(await metricValue('orderflow_grpc_server_handled_total', cancelled)).to.equal(cancelledBefore);
   });
 
   it('counts a call whose deadline expires as DEADLINE_EXCEEDED', async () => {

@@ -4,7 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Event } from '../../../src/generated/orderflow/v1/Event';
 import type { OrderFlowClient } from '../../../src/generated/orderflow/v1/OrderFlow';
 import { orderFlowClient, waitForHealth } from '../../helpers/grpc';
-import { OTLP_SPAN_KIND, OtlpReceiver, type ReceivedSpan } from '../../helpers/otlp-receiver';
+import { OTLP_SPAN_KIND, OTLP_STATUS_CODE, OtlpReceiver } from '../../helpers/otlp-receiver';
 import { createTestDatabase, freePort, withClient, type TestDatabase } from '../../helpers/postgres';
 import { startService, waitForExit, type ServiceProcess } from '../../helpers/process';
 
@@ -136,39 +136,42 @@ describe('traces over OTLP/HTTP from the real service process (integration)', fu
     expect(receiver.spans.filter((s) => s.name.startsWith('grpc.grpc.health'))).to.deep.equal([]);
   });
 
-  // The pool (#3) and ingest (#4) make these spans; on a branch without them
-  // no db span ever arrives and the block skips itself (see the report).
-  describe('database spans (need the traced pool and ingest flush)', function () {
-    let dbSpans: ReceivedSpan[] = [];
+  // Spans of the traced pool (#3, src/db/pool-tracing.ts) and of the ingest
+  // flush (#4, src/ingest/flush-writer.ts), as they arrive over the wire.
+  describe('database spans (traced pool and ingest flush)', function () {
+    const FILL = { order_id: 'otlp-o-1', account_id: 'otlp-acc', symbol: 'OTLP', side: 1 as const, price: '10.5', qty: '1', fee: '0', venue: 'XTST' };
 
-    before(async function () {
-      // The health probe queries the database every 2 s, so a traced pool has spans within a few seconds.
-      try {
-        dbSpans = await receiver.waitFor((s) => s.attributes['db.system.name'] !== undefined, 3_000);
-      } catch {
-        dbSpans = [];
-      }
-      if (dbSpans.length === 0) this.skip();
+    it('query spans are CLIENT spans named after the op, with db.system.name = postgresql and the SQL command as db.operation.name', async () => {
+      // The health probe queries the database every 2 s.
+      const [span] = await receiver.waitFor((s) => s.attributes['db.system.name'] !== undefined && s.attributes['db.operation.name'] === 'SELECT', 10_000);
+      expect(span!.kind).to.equal(OTLP_SPAN_KIND.CLIENT);
+      expect(span!.attributes['db.system.name']).to.equal('postgresql');
+      expect(span!.attributes['db.query.summary']).to.equal(span!.name);
+      expect(span!.attributes['db.namespace']).to.equal(new URL(db.url).pathname.slice(1));
+      expect(span!.attributes['db.query.text']).to.match(/^\s*select/i);
     });
 
-    it('query spans carry db.system.name = postgresql and a db.operation.name', () => {
-      const span = dbSpans[0]!;
-      expect(span.attributes['db.system.name']).to.equal('postgresql');
-      expect(span.attributes['db.operation.name']).to.be.a('string').and.not.equal('');
-    });
-
-    it('an ingest flush produces a flush span and a COPY span with the row count', async () => {
+    it('an ingest flush produces an ingest.flush span and a fills.copy span (db.operation.name COPY) with the row count, under the flush', async () => {
       const ctx = newTraceparent();
-      const events: Event[] = [1, 2, 3].map((seq) => ({
-        seq: String(seq),
-        fill: { fill_id: `otlp-f-${seq}`, order_id: 'otlp-o-1', account_id: 'otlp-acc', symbol: 'OTLP', side: 1, price: '10.5', qty: '1', ts_ns: '1700000000000000000', fee: '0', venue: 'XTST' },
-      }));
+      const events: Event[] = [1, 2, 3].map((seq) => ({ seq: String(seq), fill: { ...FILL, fill_id: `otlp-f-${seq}`, ts_ns: `170000000000000000${seq}` } }));
       await ingestHello(client, 'otlp-flush-source', metadataWith(ctx.header), events, 15_000);
-      const copySpans = await receiver.waitFor((s) => /copy/i.test(s.name) || s.attributes['db.operation.name'] === 'COPY', 15_000);
-      const rowCounts = copySpans.flatMap((s) => Object.entries(s.attributes).filter(([key, value]) => /rows/i.test(key) && Number(value) >= 3));
-      expect(rowCounts, 'a COPY span with a row-count attribute of at least 3').to.not.deep.equal([]);
-      const flushSpans = await receiver.waitFor((s) => /flush/i.test(s.name), 15_000);
-      expect(flushSpans.length).to.be.greaterThan(0);
+      // The flush serves many streams, so it is a root span linked to the ingest.stream span of each.
+      const [server] = await receiver.waitFor((s) => s.traceId === ctx.traceId && s.name === INGEST_SPAN, 15_000);
+      const [stream] = await receiver.waitFor((s) => s.traceId === ctx.traceId && s.name === 'ingest.stream', 15_000);
+      expect(stream!.parentSpanId).to.equal(server!.spanId);
+      const [flush] = await receiver.waitFor(
+        (s) => s.name === 'ingest.flush' && s.attributes['ingest.outcome'] === 'committed' && s.links.some((l) => l.spanId === stream!.spanId),
+        15_000,
+      );
+      // int64 attributes arrive as decimal strings.
+      expect(flush!.attributes['ingest.rows']).to.equal('3');
+      expect(flush!.attributes['ingest.events']).to.equal('3');
+      expect(Number(flush!.attributes['ingest.bytes'])).to.be.greaterThan(0);
+      const [copy] = await receiver.waitFor((s) => s.traceId === flush!.traceId && s.parentSpanId === flush!.spanId && s.name === 'fills.copy', 15_000);
+      expect(copy!.kind).to.equal(OTLP_SPAN_KIND.CLIENT);
+      expect(copy!.attributes).to.include({ 'db.system.name': 'postgresql', 'db.operation.name': 'COPY', 'db.collection.name': 'fills', 'orderflow.db.rows': '3' });
+      const children = receiver.spans.filter((s) => s.parentSpanId === flush!.spanId).map((s) => s.attributes['db.operation.name']);
+      expect(children).to.include.members(['BEGIN', 'COPY', 'COMMIT']);
     });
 
     it('a flush that fails in the database is rolled back, and the rollback carries the SQLSTATE', async () => {
@@ -179,14 +182,23 @@ describe('traces over OTLP/HTTP from the real service process (integration)', fu
         await c.query('CREATE TRIGGER otlp_test_fail BEFORE INSERT ON fills FOR EACH ROW EXECUTE FUNCTION otlp_test_fail()');
       });
       try {
-        const events: Event[] = [{ seq: '1', fill: { fill_id: 'otlp-f-fail', order_id: 'otlp-o-2', account_id: 'otlp-acc', symbol: 'OTLP', side: 1, price: '10.5', qty: '1', ts_ns: '1700000000000000001', fee: '0', venue: 'XTST' } }];
+        const events: Event[] = [{ seq: '1', fill: { ...FILL, order_id: 'otlp-o-2', fill_id: 'otlp-f-fail', ts_ns: '1700000000000000011' } }];
         const ingest = ingestHello(client, 'otlp-rollback-source', new grpc.Metadata(), events, 20_000);
-        const failed = await receiver.waitFor((s) => Object.values(s.attributes).includes('40001') || s.events.some((e) => Object.values(e.attributes).includes('40001')), 15_000);
-        const rollback = receiver.spans.filter((s) => /rollback/i.test(s.name) || s.events.some((e) => /rollback/i.test(e.name)) || Object.values(s.attributes).some((v) => /rollback/i.test(String(v))));
-        expect(failed.length, 'a span carrying SQLSTATE 40001').to.be.greaterThan(0);
-        expect(rollback.length, 'a rollback span or event').to.be.greaterThan(0);
+        const [flush] = await receiver.waitFor((s) => s.name === 'ingest.flush' && s.attributes['ingest.outcome'] === 'rolled_back', 15_000);
+        expect(flush!.attributes['db.response.status_code']).to.equal('40001');
+        expect(flush!.status.code).to.equal(OTLP_STATUS_CODE.ERROR);
+        const rollbackEvent = flush!.events.find((e) => e.name === 'rollback');
+        expect(rollbackEvent?.attributes, 'a rollback event on the flush span').to.include({ 'db.response.status_code': '40001', 'error.type': '40001' });
+        const [copy] = await receiver.waitFor((s) => s.parentSpanId === flush!.spanId && s.name === 'fills.copy', 15_000);
+        expect(copy!.attributes['db.response.status_code']).to.equal('40001');
+        expect(copy!.status.code).to.equal(OTLP_STATUS_CODE.ERROR);
+        const [rollback] = await receiver.waitFor((s) => s.parentSpanId === flush!.spanId && s.name === 'ingest.flush.rollback', 15_000);
+        expect(rollback!.attributes['db.operation.name']).to.equal('ROLLBACK');
         await withClient(db.url, (c) => c.query('DROP TRIGGER otlp_test_fail ON fills'));
         await ingest;
+        // After the trigger is gone the retried flush commits the event.
+        const stored = await withClient(db.url, (c) => c.query("SELECT count(*)::int AS n FROM fills WHERE fill_id = 'otlp-f-fail'"));
+        expect(stored.rows[0].n).to.equal(1);
       } finally {
         await withClient(db.url, (c) => c.query('DROP TRIGGER IF EXISTS otlp_test_fail ON fills; DROP FUNCTION IF EXISTS otlp_test_fail()'));
       }
