@@ -69,31 +69,13 @@ export class FillBuster {
    * call is idempotent, so the caller can simply retry.
    */
   async bust(fillIds: readonly string[], reason: string, signal?: AbortSignal): Promise<BustResult> {
-    const { pool, hooks } = this.options;
     const ids = [...new Set(fillIds)];
     let busted = 0;
     const missing = new Set<string>();
     const report = await runBatch(
       ids,
       async (chunk, ctx) => {
-        const outcome = await pool.withTransaction(
-          async (tx) => {
-            const updated = await tx.query<BustedRow>({ op: 'busts.update', table: 'fills' }, BUST_SQL, [chunk, reason]);
-            const bustedIds = new Set(updated.rows.map((r) => r.fill_id));
-            const rest = chunk.filter((id) => !bustedIds.has(id));
-            let unknown: string[] = [];
-            if (rest.length > 0) {
-              const existing = await tx.query<{ fill_id: string }>({ op: 'busts.existing', table: 'fills' }, EXISTING_SQL, [rest]);
-              const known = new Set(existing.rows.map((r) => r.fill_id));
-              unknown = rest.filter((id) => !known.has(id));
-            }
-            const changes = changeSetOf(updated.rows);
-            await hooks.beforeCommit(tx, changes);
-            return { rows: updated.rowCount ?? updated.rows.length, unknown, changes };
-          },
-          { op: 'busts.chunk', signal: ctx.signal },
-        );
-        hooks.afterCommit(outcome.changes);
+        const outcome = await this.bustChunk(chunk, reason, ctx.signal);
         busted += outcome.rows;
         for (const id of outcome.unknown) missing.add(id);
         return outcome.rows;
@@ -105,6 +87,40 @@ export class FillBuster {
     // Aborted between chunks: what committed stays busted, but the answer would be partial.
     if (report.outcome === 'aborted') throw new CancelledError({ cause: signal?.reason });
     return { busted, notFound: ids.filter((id) => missing.has(id)), report };
+  }
+
+  /** One chunk, one transaction: bust, find the unknown ids, NOTIFY, COMMIT, invalidate locally. */
+  private async bustChunk(chunk: readonly string[], reason: string, signal: AbortSignal): Promise<{ rows: number; unknown: string[] }> {
+    const { pool, hooks } = this.options;
+    // Set once the UPDATE ran. If COMMIT then fails its outcome is unknown (it
+    // may have committed), so this instance invalidates anyway: invalidating
+    // too much is always safe, a stale entry is not.
+    let attempted: ChangeSet | undefined;
+    try {
+      const outcome = await pool.withTransaction(
+        async (tx) => {
+          const updated = await tx.query<BustedRow>({ op: 'busts.update', table: 'fills' }, BUST_SQL, [chunk, reason]);
+          const bustedIds = new Set(updated.rows.map((r) => r.fill_id));
+          const rest = chunk.filter((id) => !bustedIds.has(id));
+          let unknown: string[] = [];
+          if (rest.length > 0) {
+            const existing = await tx.query<{ fill_id: string }>({ op: 'busts.existing', table: 'fills' }, EXISTING_SQL, [rest]);
+            const known = new Set(existing.rows.map((r) => r.fill_id));
+            unknown = rest.filter((id) => !known.has(id));
+          }
+          const changes = changeSetOf(updated.rows);
+          attempted = changes;
+          await hooks.beforeCommit(tx, changes);
+          return { rows: updated.rowCount ?? updated.rows.length, unknown, changes };
+        },
+        { op: 'busts.chunk', signal },
+      );
+      hooks.afterCommit(outcome.changes);
+      return outcome;
+    } catch (err) {
+      if (attempted) hooks.afterCommit(attempted);
+      throw err;
+    }
   }
 }
 

@@ -176,10 +176,15 @@ describe('BustFills (integration: real PostgreSQL, real gRPC)', function () {
         afterCommit: hooks.afterCommit,
       },
     });
+    await ok<Order__Output>(ca, 'GetOrder', { order_id: 'o-d' });
+    await ok<Order__Output>(ca, 'GetOrder', { order_id: 'o-d' });
+    const queriesBefore = a.readPath.queries.count('orders.get');
     const err = await failing.bust(['fd-1', 'fd-2'], 'will fail').catch((e: unknown) => e);
     expect(err).to.be.instanceOf(Error);
     expect((err as { code?: string }).code).to.equal('INTERNAL');
     expect(await ok<Order__Output>(ca, 'GetOrder', { order_id: 'o-d' })).to.include({ filled_qty: '2' });
+    // A failed chunk still invalidates what it touched (its outcome could be unknown): the read above was a miss.
+    expect(a.readPath.queries.count('orders.get')).to.equal(queriesBefore + 1);
     expect(await ok<BustFillsResponse__Output>(ca, 'BustFills', { fill_ids: ['fd-1', 'fd-2'], reason: 'retry' })).to.deep.equal({ busted: 2, not_found: [] });
     expect(await ok<Order__Output>(ca, 'GetOrder', { order_id: 'o-d' })).to.include({ filled_qty: '0', status: 1 });
   });
