@@ -8,9 +8,11 @@ import type { OrderFlowHandlers } from './generated/orderflow/v1/OrderFlow';
 import { FlushWriter } from './ingest/flush-writer';
 import { IngestPipeline } from './ingest/pipeline';
 import { HealthReporter } from './rpc/health';
+import { createBustHandlers } from './rpc/bust-service';
 import { ReadPath } from './rpc/read-path';
 import { IngestService, withIngestDecoder } from './rpc/ingest-service';
 import { orderFlowServiceDefinition } from './rpc/proto';
+import { FillBuster } from './store/busts';
 import type { FlushHooks } from './store/change-set';
 import { openSource } from './store/sources';
 import { GrpcServer } from './rpc/server';
@@ -115,6 +117,8 @@ export class App {
     // before ingest: the pipeline takes its FlushHooks from the read path.
     this.readPathValue = await ReadPath.start({ pool, connectionString: databaseUrl, config, logger });
     Object.assign(handlers, this.readPathValue.handlers);
+    // Trade busts (issue #8): invalidate through the same hooks as an ingest flush.
+    Object.assign(handlers, createBustHandlers(new FillBuster({ pool, hooks: this.readPathValue.hooks }), logger));
     // Ingest wiring (pipeline + Ingest RPC).
     const flushHooks: FlushHooks = this.readPathValue.hooks;
     const pipeline = new IngestPipeline({

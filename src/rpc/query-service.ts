@@ -194,7 +194,7 @@ function recordCache(span: Span, sources: readonly CacheSource[]): void {
  * A unary handler with a server span, an AbortSignal that fires on the
  * call's cancel or deadline, and errors mapped by toGrpcStatus only.
  */
-function unary<Req, Res>(method: string, logger: Logger, fn: (req: Req, signal: AbortSignal, span: Span) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
+export function unary<Req, Res>(method: string, logger: Logger, fn: (req: Req, signal: AbortSignal, span: Span) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const controller = new AbortController();
     const onCancelled = () => controller.abort(new CancelledError());

@@ -38,10 +38,10 @@ export interface FillCursor {
 /** Newest first; (source_id, seq) makes the order total, so keyset pages never skip or repeat a fill. */
 const ORDER_BY = 'ORDER BY f.ts_ns DESC, f.source_id DESC, f.seq DESC';
 
-/** TODO(#8): read the bust columns once fills can be busted. ListFills lists busted fills too (audit). */
+/** ListFills lists busted fills too (audit), flagged with their reason (migration 004). */
 const COLUMNS = `f.source_id, f.seq, f.fill_id, f.order_id, f.account_id, f.symbol, f.side,
        f.price::text AS price, f.qty::text AS qty, f.ts_ns, coalesce(f.fee::text, '') AS fee, f.venue,
-       false AS busted, ''::text AS bust_reason`;
+       f.busted_at IS NOT NULL AS busted, coalesce(f.bust_reason, '') AS bust_reason`;
 
 interface FillDbRow {
   source_id: string;

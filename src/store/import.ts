@@ -6,7 +6,8 @@ import { FencedError, InvalidArgumentError } from '../errors';
 import type { Event__Output } from '../generated/orderflow/v1/Event';
 import { mapRecord, readLayout, type CsvLayout, type ImportType, type RejectCodeName } from '../import/csv-columns';
 import { CsvError, parseCsv, type CsvRecord } from '../import/csv-parser';
-import { validateEvent, type EventValidator } from './import-validate';
+import type { EventInput } from '../ingest/event';
+import { rejectCodeName, validateEvent } from '../ingest/validate';
 import { verifyResumePoint } from './import-resume';
 
 export type { ImportType } from '../import/csv-columns';
@@ -41,6 +42,33 @@ DELETE FROM fills f
                   AND NOT (g.source_id = $1 AND g.seq BETWEEN $2 AND $3))
 RETURNING f.seq::text AS seq, f.fill_id`;
 
+const INT64_MAX = 9_223_372_036_854_775_807n;
+
+/** The verdict on one event: valid, or the reject code name (as stored in quarantine.code) and a reason naming the field. */
+export type ValidationResult = { ok: true } | { ok: false; code: RejectCodeName; reason: string };
+
+/** Judges one mapped CSV event. The import takes one of these so tests can substitute rules. */
+export type EventValidator = (event: Event__Output) => ValidationResult;
+
+/**
+ * The ingest stream's validator (src/ingest/validate.ts), so an imported row
+ * is refused exactly when Ingest would refuse it, with the same code name in
+ * quarantine.code (rejectCodeName, as the flush writer stores it) and reason.
+ */
+export const validateImportEvent: EventValidator = (event) => {
+  // On the wire ts_ns is an int64, so protobuf decoding guarantees its form
+  // and the ingest validator does not check it; CSV text must be held to it here.
+  const tsNs = event.payload === 'fill' ? event.fill?.ts_ns : event.order?.ts_ns;
+  if (tsNs !== undefined && tsNs !== '') {
+    if (!/^-?\d{1,19}$/.test(tsNs)) return { ok: false, code: 'REJECT_CODE_INVALID_FIELD', reason: `ts_ns is not a whole number of nanoseconds: ${JSON.stringify(tsNs)}` };
+    const ns = BigInt(tsNs);
+    if (ns > INT64_MAX || ns < -INT64_MAX - 1n) return { ok: false, code: 'REJECT_CODE_OUT_OF_RANGE', reason: 'ts_ns does not fit int64' };
+  }
+  // Event__Output is what proto-loader yields, the shape EventInput describes.
+  const invalid = validateEvent(event as unknown as EventInput);
+  return invalid === undefined ? { ok: true } : { ok: false, code: rejectCodeName(invalid.code) as RejectCodeName, reason: invalid.reason };
+};
+
 /** Options of importCsv. */
 export interface ImportOptions {
   /** Source id the rows are stored under, `import:<name>`; at most 64 characters. */
@@ -55,7 +83,7 @@ export interface ImportOptions {
    */
   concurrency?: number;
   signal?: AbortSignal;
-  /** Default: the stand-in validator (TODO(#8): the ingest validator). */
+  /** Default: validateImportEvent (the ingest stream's validator). */
   validator?: EventValidator;
   /** Called every ~1,000 records and after every commit. */
   onProgress?: (progress: ImportProgress) => void;
@@ -141,7 +169,7 @@ type PreparedRow =
 export async function importCsv(pool: Pool, file: AsyncIterable<Buffer> | Iterable<Buffer>, options: ImportOptions): Promise<ImportSummary> {
   const started = performance.now();
   if (!/^[\x21-\x7e]{1,64}$/.test(options.sourceId)) throw new InvalidArgumentError('sourceId', 'must be 1–64 printable ASCII characters');
-  const validator = options.validator ?? validateEvent;
+  const validator = options.validator ?? validateImportEvent;
   const maxReported = options.maxReportedRows ?? DEFAULT_MAX_REPORTED_ROWS;
   const read = { bytes: 0 };
   const records = parseCsv(file, read);

@@ -1,4 +1,11 @@
+import { runBatch } from '../db/batch';
+import { CancelledError } from '../errors';
 import type { ReadQueries } from './read-query';
+
+/** Order ids per state query: BatchGetOrders misses beyond this are split into chunks (batch select path). */
+export const ORDER_STATE_CHUNK_SIZE = 500;
+/** Order state chunks queried at once. */
+export const ORDER_STATE_CONCURRENCY = 2;
 
 /** Current state of an order, as derived from its events and counted fills. Decimals and ns times are strings. */
 export interface OrderState {
@@ -115,10 +122,33 @@ interface OrderRow {
 export class OrderStore {
   constructor(private readonly queries: ReadQueries) {}
 
-  /** States of `orderIds` in one query; `null` where the order is unknown. Same order as the input. */
+  /**
+   * States of `orderIds`; `null` where the order is unknown. Same order as
+   * the input. Up to ORDER_STATE_CHUNK_SIZE ids are one query (one round
+   * trip; GetOrder's hot path pays no batch bookkeeping). More go through
+   * the batch module: one query per chunk, ORDER_STATE_CONCURRENCY chunks at
+   * once, and any failed chunk fails the call.
+   */
   async getOrders(orderIds: readonly string[], signal: AbortSignal): Promise<(OrderState | null)[]> {
-    const rows = await this.queries.run<OrderRow>('orders.get', STATE_SQL.replace('%SOURCE%', BY_IDS_SOURCE), [orderIds], signal);
-    const byId = new Map(rows.map((row) => [row.order_id, toOrderState(row)]));
+    const sql = STATE_SQL.replace('%SOURCE%', BY_IDS_SOURCE);
+    const byId = new Map<string, OrderState>();
+    if (orderIds.length <= ORDER_STATE_CHUNK_SIZE) {
+      const rows = await this.queries.run<OrderRow>('orders.get', sql, [orderIds], signal);
+      for (const row of rows) byId.set(row.order_id, toOrderState(row));
+      return orderIds.map((id) => byId.get(id) ?? null);
+    }
+    const report = await runBatch(
+      orderIds,
+      async (chunk, ctx) => {
+        const rows = await this.queries.run<OrderRow>('orders.get', sql, [chunk], ctx.signal);
+        for (const row of rows) byId.set(row.order_id, toOrderState(row));
+        return rows.length;
+      },
+      { op: 'orders.get', chunkSize: ORDER_STATE_CHUNK_SIZE, concurrency: ORDER_STATE_CONCURRENCY, onError: 'stop', signal },
+    );
+    const failure = report.failures[0];
+    if (failure) throw failure.error;
+    if (report.outcome === 'aborted') throw new CancelledError({ cause: signal.reason });
     return orderIds.map((id) => byId.get(id) ?? null);
   }
 

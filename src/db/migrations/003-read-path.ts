@@ -4,8 +4,8 @@ import type { Migration } from './migration';
  * What the read RPCs need beyond migration 001 (issue #5).
  *
  * - `counted_fills`: the ONE place that decides which fills count toward
- *   order state and positions. Busting (issue #8) adds `WHERE NOT busted`
- *   here with CREATE OR REPLACE VIEW; every aggregate reads this view, while
+ *   order state and positions. Busting (issue #8, migration 004) redefines
+ *   it to exclude busted fills; every aggregate reads this view, while
  *   ListFills reads `fills` itself (busted fills stay listed for audit).
  * - `orderflow_vwap(notional, qty)`: volume-weighted average price, exact:
  *   numeric `div` is an exact integer quotient, so the result is
@@ -42,7 +42,7 @@ export const migration003: Migration = {
   name: 'read_path',
   sql: `
 CREATE VIEW counted_fills AS
-  SELECT * FROM fills; -- TODO(#8): WHERE NOT busted
+  SELECT * FROM fills; -- busted fills are excluded by migration 004
 COMMENT ON VIEW counted_fills IS 'Fills that count toward order state and positions (busted fills excluded once they exist).';
 
 CREATE FUNCTION orderflow_vwap(notional numeric, qty numeric) RETURNS numeric

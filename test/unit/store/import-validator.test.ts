@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import type { Event__Output } from '../../../src/generated/orderflow/v1/Event';
 import type { Fill__Output } from '../../../src/generated/orderflow/v1/Fill';
 import type { OrderEvent__Output } from '../../../src/generated/orderflow/v1/OrderEvent';
-import { validateEvent } from '../../../src/store/import-validate';
+import { validateImportEvent as validateEvent } from '../../../src/store/import';
 
 const fill = (over: Partial<Fill__Output> = {}): Event__Output => ({
   seq: '2',
@@ -28,7 +28,7 @@ const order = (over: Partial<OrderEvent__Output> = {}): Event__Output => ({
   },
 });
 
-describe('store/import-validate (stand-in for the ingest validator)', () => {
+describe('store/import validateImportEvent (the ingest validator, as the import applies it)', () => {
   it('accepts valid fills and orders, Unicode ids and negative fees', () => {
     expect(validateEvent(fill())).to.deep.equal({ ok: true });
     expect(validateEvent(fill({ account_id: 'Kontø-株式', fee: '-0.00000001' }))).to.deep.equal({ ok: true });
@@ -44,10 +44,10 @@ describe('store/import-validate (stand-in for the ingest validator)', () => {
     ['13 integer digits', fill({ price: '1234567890123' }), 'REJECT_CODE_OUT_OF_RANGE', /price has more than 12 integer digits/],
     ['9 fraction digits', fill({ price: '1.123456789' }), 'REJECT_CODE_OUT_OF_RANGE', /more than 8 fractional/],
     ['malformed decimal', fill({ qty: '1e5' }), 'REJECT_CODE_INVALID_FIELD', /qty is not a decimal/],
-    ['negative price', fill({ price: '-1' }), 'REJECT_CODE_INVALID_FIELD', /price is not a decimal/],
+    ['negative price', fill({ price: '-1' }), 'REJECT_CODE_OUT_OF_RANGE', /price must be > 0/],
     ['ts overflow', fill({ ts_ns: '9223372036854775808' }), 'REJECT_CODE_OUT_OF_RANGE', /int64/],
     ['ts text', fill({ ts_ns: '2024-01-01' }), 'REJECT_CODE_INVALID_FIELD', /ts_ns/],
-    ['unspecified side', fill({ side: 0 }), 'REJECT_CODE_INVALID_ENUM', /side must not be UNSPECIFIED/],
+    ['unspecified side', fill({ side: 0 }), 'REJECT_CODE_INVALID_ENUM', /side must be set \(SIDE_UNSPECIFIED is not allowed\)/],
     ['limit without price', order({ price: '' }), 'REJECT_CODE_MISSING_FIELD', /price is required/],
     ['no payload', { seq: '1' }, 'REJECT_CODE_MISSING_PAYLOAD', /neither/],
   ];
