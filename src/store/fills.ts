@@ -1,3 +1,4 @@
+import type { FillFields } from './events';
 import type { ReadQueries } from './read-query';
 
 /** A stored fill as ListFills returns it. Decimals, seq and ns times are strings. */
@@ -43,19 +44,10 @@ const COLUMNS = `f.source_id, f.seq, f.fill_id, f.order_id, f.account_id, f.symb
        f.price::text AS price, f.qty::text AS qty, f.ts_ns, coalesce(f.fee::text, '') AS fee, f.venue,
        f.busted_at IS NOT NULL AS busted, coalesce(f.bust_reason, '') AS bust_reason`;
 
-interface FillDbRow {
+/** A fill as listed: the stored fields plus its source, seq and bust flag. */
+interface FillDbRow extends FillFields {
   source_id: string;
   seq: string;
-  fill_id: string;
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  side: number;
-  price: string;
-  qty: string;
-  ts_ns: string;
-  fee: string;
-  venue: string;
   busted: boolean;
   bust_reason: string;
 }

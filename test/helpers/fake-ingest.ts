@@ -1,36 +1,12 @@
 import type { Pool } from '../../src/db/types';
+import type { FillFields, OrderEventFields } from '../../src/store/events';
 import { accountSymbolKey, type ChangeSet, type FlushHooks } from '../../src/store/change-set';
 
-/** An order event row for the fake ingest (proto field names; enums as numbers). */
-export interface FakeOrderEvent {
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  side: number;
-  order_type: number;
-  event_type: number;
-  /** '' stores NULL (market order). */
-  price: string;
-  qty: string;
-  time_in_force: number;
-  ts_ns: string;
-  client_order_id: string;
-}
+/** An order event row for the fake ingest: the stored row's fields ('' price stores NULL). */
+export type FakeOrderEvent = OrderEventFields;
 
-/** A fill row for the fake ingest. */
-export interface FakeFill {
-  fill_id: string;
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  side: number;
-  price: string;
-  qty: string;
-  ts_ns: string;
-  /** '' stores NULL. */
-  fee: string;
-  venue: string;
-}
+/** A fill row for the fake ingest ('' fee stores NULL). */
+export type FakeFill = FillFields;
 
 let tsCounter = 1_700_000_000_000_000_000n;
 /** A fresh, increasing nanosecond timestamp (as a string). */
