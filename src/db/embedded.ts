@@ -22,6 +22,23 @@ export interface EmbeddedPostgresOptions {
   settings?: Record<string, string>;
 }
 
+/**
+ * Server settings for the COPY-heavy write path. None of them touches
+ * durability (fsync and synchronous_commit stay on): they give the index
+ * pages room in shared memory and spread checkpoints out, so fewer full-page
+ * images go to the WAL. Measured with psql \copy of 1,000,000 bench fill rows
+ * into the orderflow schema (three B-trees on fills), PostgreSQL 18, 2 cores:
+ * PostgreSQL's defaults (128MB, 1GB, 5min) 55,300 rows/s at 16.7 µs of
+ * PostgreSQL CPU per row; these 71,600 rows/s at 14.2 µs. pglz WAL
+ * compression (this build has no lz4) gave nothing more.
+ */
+export const EMBEDDED_WRITE_SETTINGS: Readonly<Record<string, string>> = {
+  shared_buffers: '1GB',
+  wal_buffers: '64MB',
+  max_wal_size: '8GB',
+  checkpoint_timeout: '30min',
+};
+
 /** Life cycle of the embedded database. */
 export type EmbeddedState = 'STOPPED' | 'STARTING' | 'RUNNING' | 'STOPPING';
 
@@ -189,6 +206,7 @@ export class EmbeddedPostgres {
       listen_addresses: '127.0.0.1',
       unix_socket_directories: '',
       max_connections: '200',
+      ...EMBEDDED_WRITE_SETTINGS,
       ...this.options.settings,
     };
     const serverArgs = [`-p ${this.options.port}`, ...Object.entries(settings).map(([k, v]) => `-c ${k}=${quoteOpt(v)}`)].join(' ');

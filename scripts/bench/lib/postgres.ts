@@ -58,7 +58,7 @@ export class BenchCluster {
   static async start(): Promise<BenchCluster> {
     const dataDir = await benchTempDir('pg');
     const port = await freePort();
-    // No settings override: durability stays at PostgreSQL's defaults on purpose.
+    // The service's own embedded settings (EMBEDDED_WRITE_SETTINGS): durability stays at PostgreSQL's defaults.
     const embedded = new EmbeddedPostgres({ dataDir, port, logger: silentLogger, database: 'postgres' });
     const adminUrl = await embedded.start();
     return new BenchCluster(embedded, adminUrl, dataDir, port);
