@@ -1,5 +1,5 @@
 import path from 'node:path';
-import type { IngestClientKind } from './ingest-driver';
+import { INGEST_CLIENT_KINDS, type IngestClientKind } from './ingest-driver';
 import { SCENARIO_IDS, type ScenarioId } from './results';
 
 /** Command-line options of `npm run bench -- …`. */
@@ -12,7 +12,7 @@ export interface BenchOptions {
   only: ScenarioId[];
   /** Where results go. `--out DIR`; default bench/results, or bench/results/tmp (git-ignored) with --quick. */
   outDir: string;
-  /** Client the ingest scenarios drive. `--ingest-client raw-stub|client`. */
+  /** Client the ingest scenarios drive. `--ingest-client pre-encoded|raw-stub|client`. */
   ingestClient: IngestClientKind;
   /** Compiled service entry the orderflow scenarios start. `--service FILE`; default dist/src/main.js. */
   serviceMain: string | undefined;
@@ -20,13 +20,14 @@ export interface BenchOptions {
 }
 
 /** Usage text for --help and argument errors. */
-export const USAGE = `Usage: npm run bench -- [--runs N] [--quick] [--only ${SCENARIO_IDS.join(',')}] [--out DIR] [--ingest-client raw-stub|client] [--service FILE]
+export const USAGE = `Usage: npm run bench -- [--runs N] [--quick] [--only ${SCENARIO_IDS.join(',')}] [--out DIR] [--ingest-client pre-encoded|raw-stub|client] [--service FILE]
 
   --runs N          runs per figure; the median and the spread are reported (default 3; 1 with --quick)
   --quick           small data and short windows: a smoke run of a minute or two
   --only LIST       comma-separated scenarios (default: all)
   --out DIR         output directory (default bench/results; bench/results/tmp with --quick)
-  --ingest-client   client the ingest scenarios drive (default raw-stub: the generated proto-loader stub; client: the src/client producer)
+  --ingest-client   client the ingest scenarios drive (default pre-encoded: the generated stub's call fed requests encoded
+                    ahead by the load generator; raw-stub: the stub serializes objects; client: the src/client producer)
   --service FILE    compiled service entry to start (default dist/src/main.js of this checkout)`;
 
 /** Parses argv (without node and script). Throws an Error naming the bad argument. */
@@ -35,7 +36,7 @@ export function parseArgs(argv: readonly string[], cwd: string = process.cwd()):
   let quick = false;
   let only: ScenarioId[] = [...SCENARIO_IDS];
   let outDir: string | undefined;
-  let ingestClient: IngestClientKind = 'raw-stub';
+  let ingestClient: IngestClientKind = 'pre-encoded';
   let serviceMain: string | undefined;
   let help = false;
   for (let i = 0; i < argv.length; i++) {
@@ -69,8 +70,8 @@ export function parseArgs(argv: readonly string[], cwd: string = process.cwd()):
         break;
       case '--ingest-client': {
         const v = value();
-        if (v !== 'raw-stub' && v !== 'client') throw new Error(`--ingest-client must be raw-stub or client, got ${v}`);
-        ingestClient = v;
+        if (!(INGEST_CLIENT_KINDS as readonly string[]).includes(v)) throw new Error(`--ingest-client must be one of ${INGEST_CLIENT_KINDS.join(', ')}, got ${v}`);
+        ingestClient = v as IngestClientKind;
         break;
       }
       case '--service':

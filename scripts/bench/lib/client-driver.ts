@@ -9,6 +9,7 @@ import { ScenarioUnavailableError } from './unavailable';
  */
 export class ClientLibraryDriver implements IngestDriver {
   readonly name = 'client';
+  readonly sendsEncoded = false;
   private readonly clients: OrderFlowClient[] = [];
 
   constructor(

@@ -27,6 +27,8 @@ export interface IngestStream {
   readonly lastCommittedSeq: bigint;
   /** Sends one EventBatch. False when the transport wants the writer to wait for `waitDrain()`. */
   sendBatch(events: IngestEvent[]): boolean;
+  /** Sends one IngestRequest already encoded (BatchFactory.nextEncoded); only drivers with `sendsEncoded`. */
+  sendEncoded?(request: Buffer): boolean;
   /** Resolves when the transport accepts writes again. */
   waitDrain(): Promise<void>;
   /** Registers the Ack listener (committed seq, events stored since the previous Ack). */
@@ -45,14 +47,25 @@ export interface IngestStream {
 export interface IngestDriver {
   /** Name shown in the report ("raw-stub"). */
   readonly name: string;
+  /** True when its streams take pre-encoded requests (`sendEncoded`). */
+  readonly sendsEncoded: boolean;
   /** Opens a stream for `sourceId` and waits for Welcome. Throws ScenarioUnavailableError on UNIMPLEMENTED. */
   open(sourceId: string): Promise<IngestStream>;
   /** Closes every channel. */
   close(): void;
 }
 
-/** Ingest client implementations the benchmark knows. */
-export type IngestClientKind = 'raw-stub' | 'client';
+/**
+ * Ingest client implementations the benchmark knows. `pre-encoded`: the
+ * generated stub's connection and call, fed requests the load generator
+ * encoded itself (a few bytes patched per event), so the client's CPU stays
+ * small beside the server's on a shared 2-core machine; `raw-stub`: the stub
+ * serializes plain objects (proto-loader), as a user's code would.
+ */
+export type IngestClientKind = 'pre-encoded' | 'raw-stub' | 'client';
+
+/** Every IngestClientKind, for argument parsing. */
+export const INGEST_CLIENT_KINDS: readonly IngestClientKind[] = ['pre-encoded', 'raw-stub', 'client'];
 
 /** Options of createIngestDriver. */
 export interface IngestDriverOptions {
@@ -63,8 +76,10 @@ export interface IngestDriverOptions {
 /** Creates the driver for `kind` against 127.0.0.1:`port`. */
 export function createIngestDriver(kind: IngestClientKind, port: number, options: IngestDriverOptions = {}): IngestDriver {
   switch (kind) {
+    case 'pre-encoded':
+      return new RawStubDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS, true);
     case 'raw-stub':
-      return new RawStubDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS);
+      return new RawStubDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS, false);
     case 'client':
       return new ClientLibraryDriver(port, options.welcomeTimeoutMs ?? DEFAULT_WELCOME_TIMEOUT_MS);
   }
@@ -74,19 +89,22 @@ export function createIngestDriver(kind: IngestClientKind, port: number, options
 const DEFAULT_WELCOME_TIMEOUT_MS = 10_000;
 
 class RawStubDriver implements IngestDriver {
-  readonly name = 'raw-stub';
+  readonly name: IngestClientKind;
   private readonly clients: OrderFlowClient[] = [];
 
   constructor(
     private readonly port: number,
     private readonly welcomeTimeoutMs: number,
-  ) {}
+    readonly sendsEncoded: boolean,
+  ) {
+    this.name = sendsEncoded ? 'pre-encoded' : 'raw-stub';
+  }
 
   async open(sourceId: string): Promise<IngestStream> {
-    const { proto } = loadOrderflowProto();
+    const Client = this.sendsEncoded ? passThroughClient() : loadOrderflowProto().proto.orderflow.v1.OrderFlow;
     // One connection per stream, as separate adapters would have: a local
     // subchannel pool stops grpc-js from multiplexing every stream on one socket.
-    const client = new proto.orderflow.v1.OrderFlow(`127.0.0.1:${this.port}`, grpc.credentials.createInsecure(), {
+    const client = new Client(`127.0.0.1:${this.port}`, grpc.credentials.createInsecure(), {
       'grpc.use_local_subchannel_pool': 1,
       'grpc.max_send_message_length': 16 * 1024 * 1024,
       'grpc.max_receive_message_length': 16 * 1024 * 1024,
@@ -165,6 +183,11 @@ class RawStubStream implements IngestStream {
     return this.call.write({ batch: { events } } as IngestRequest);
   }
 
+  sendEncoded(request: Buffer): boolean {
+    // passThroughClient's serializer hands a Buffer to the wire as it is.
+    return this.call.write(request as unknown as IngestRequest);
+  }
+
   waitDrain(): Promise<void> {
     if (this.error) return Promise.reject(this.error);
     // Also settle when the stream ends, or a writer waiting here would hang for good.
@@ -191,4 +214,22 @@ class RawStubStream implements IngestStream {
   cancel(): void {
     this.call.cancel();
   }
+}
+
+let passThrough: typeof grpc.Client | undefined;
+
+/**
+ * The generated OrderFlow client with one change: an Ingest request that is
+ * already a Buffer goes to the wire as it is (objects are still serialized).
+ */
+function passThroughClient(): new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => OrderFlowClient {
+  if (!passThrough) {
+    const service = loadOrderflowProto().proto.orderflow.v1.OrderFlow.service;
+    const ingest = service.Ingest;
+    passThrough = grpc.makeGenericClientConstructor(
+      { ...service, Ingest: { ...ingest, requestSerialize: (value: IngestRequest | Buffer) => (Buffer.isBuffer(value) ? value : ingest.requestSerialize(value)) } },
+      'OrderFlow',
+    );
+  }
+  return passThrough as unknown as new (address: string, credentials: grpc.ChannelCredentials, options: grpc.ChannelOptions) => OrderFlowClient;
 }

@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import type { ChildServer } from './child';
-import { createIngestDriver, type IngestClientKind, type IngestEvent, type IngestStream } from './ingest-driver';
+import { createIngestDriver, type IngestClientKind, type IngestDriver, type IngestEvent, type IngestStream } from './ingest-driver';
 import { runOpenLoop, sleep } from './load';
 import { processTreeCpuMicros } from './proc-stats';
+import { encodeEvent } from '../../../src/ingest/wire-format';
 import { createFillGenerator, fillToEvent } from './rows';
 import type { LatencySummary } from './stats';
 import { LatencyRecorder } from './stats';
@@ -20,6 +21,8 @@ const PAYLOAD_RING = 20_000;
  */
 export class BatchFactory {
   private readonly payloads: Array<Record<string, string | number>>;
+  /** The same payloads as encoded Fill fields 2–10 (fill_id, field 1, is appended per event). */
+  private encodedPayloads: Buffer[] | undefined;
   private nextSeq: number;
   private cursor = 0;
 
@@ -31,6 +34,44 @@ export class BatchFactory {
     const next = createFillGenerator({ seed, sourceId });
     this.payloads = Array.from({ length: PAYLOAD_RING }, () => fillToEvent(next()).fill);
     this.nextSeq = firstSeq;
+  }
+
+  /**
+   * The next `size` events as one encoded IngestRequest{batch}: the same
+   * events `next` would build, written straight into one buffer (protobuf
+   * lets fill_id, field 1, follow the pre-encoded fields).
+   */
+  nextEncoded(size: number): { request: Buffer; lastSeq: number } {
+    const payloads = (this.encodedPayloads ??= this.payloads.map(encodeFillWithoutId));
+    const prefix = `${this.sourceId}-F`;
+    const parts: Array<{ seq: number; payload: Buffer; fillId: string; fillLength: number; eventLength: number }> = new Array(size);
+    let batchLength = 0;
+    for (let i = 0; i < size; i++) {
+      const seq = this.nextSeq++;
+      const payload = payloads[this.cursor]!;
+      this.cursor = (this.cursor + 1) % PAYLOAD_RING;
+      const fillId = prefix + seq;
+      const fillLength = payload.length + 1 + varintLength(fillId.length) + fillId.length;
+      const eventLength = 1 + varintLength(seq) + 1 + varintLength(fillLength) + fillLength;
+      parts[i] = { seq, payload, fillId, fillLength, eventLength };
+      batchLength += 1 + varintLength(eventLength) + eventLength;
+    }
+    const request = Buffer.allocUnsafe(1 + varintLength(batchLength) + batchLength);
+    let at = writeVarint(request, 0, (2 << 3) | 2); // IngestRequest.batch
+    at = writeVarint(request, at, batchLength);
+    for (const p of parts) {
+      at = writeVarint(request, at, (1 << 3) | 2); // EventBatch.events
+      at = writeVarint(request, at, p.eventLength);
+      at = writeVarint(request, at, 1 << 3); // Event.seq
+      at = writeVarint(request, at, p.seq);
+      at = writeVarint(request, at, (3 << 3) | 2); // Event.fill
+      at = writeVarint(request, at, p.fillLength);
+      at += p.payload.copy(request, at);
+      at = writeVarint(request, at, (1 << 3) | 2); // Fill.fill_id (ASCII)
+      at = writeVarint(request, at, p.fillId.length);
+      at += request.write(p.fillId, at, 'latin1');
+    }
+    return { request, lastSeq: this.nextSeq - 1 };
   }
 
   /** Seq the next event will carry. */
@@ -49,6 +90,42 @@ export class BatchFactory {
     }
     return { events, lastSeq: this.nextSeq - 1 };
   }
+}
+
+/** Fill fields 2–10 of `fill` as encoded bytes: an Event with only the fill, its two header bytes stripped. */
+function encodeFillWithoutId(fill: Record<string, string | number>): Buffer {
+  const event = encodeEvent({ seq: '', payload: 'fill', fill: { ...fill, fill_id: '' } as never });
+  // Event = tag(3, LEN) varint(length) Fill; a bench fill is under 16 KiB, so the length takes one or two bytes.
+  const header = event[1]! < 0x80 ? 2 : 3;
+  return event.subarray(header);
+}
+
+function varintLength(value: number): number {
+  let n = 1;
+  while (value >= 0x80) {
+    value = Math.floor(value / 128);
+    n++;
+  }
+  return n;
+}
+
+function writeVarint(buf: Buffer, at: number, value: number): number {
+  while (value >= 0x80) {
+    buf[at++] = (value % 128) | 0x80;
+    value = Math.floor(value / 128);
+  }
+  buf[at++] = value;
+  return at;
+}
+
+/** Sends the next `size` events of `factory` on `stream`, encoded ahead when the driver takes that; returns the send result and last seq. */
+function sendNext(driver: IngestDriver, stream: IngestStream, factory: BatchFactory, size: number): { ok: boolean; lastSeq: number } {
+  if (driver.sendsEncoded) {
+    const { request, lastSeq } = factory.nextEncoded(size);
+    return { ok: stream.sendEncoded!(request), lastSeq };
+  }
+  const { events, lastSeq } = factory.next(size);
+  return { ok: stream.sendBatch(events), lastSeq };
 }
 
 /** Opens `count` streams named `<prefix>-<i>`. */
@@ -126,7 +203,7 @@ export async function runSaturation(o: SaturationOptions): Promise<SaturationRes
         if (stream.error) failure ??= stream.error;
         continue;
       }
-      const ok = stream.sendBatch(factory.next(o.eventsPerBatch).events);
+      const { ok } = sendNext(driver, stream, factory, o.eventsPerBatch);
       sent += o.eventsPerBatch;
       if (!ok) await stream.waitDrain().catch((err: Error) => (failure ??= err));
     }
@@ -218,11 +295,9 @@ export async function runOffered(o: OfferedOptions): Promise<OfferedResult> {
     call: (i) => {
       const lane = lanes[i % lanes.length]!;
       if (lane.stream.error) return Promise.reject(lane.stream.error);
-      const { events, lastSeq } = lane.factory.next(o.eventsPerBatch);
-      const acked = new Promise<void>((resolve) => lane.pending.push({ lastSeq, resolve }));
       // Open loop: write regardless of backpressure; a slow server shows as latency.
-      lane.stream.sendBatch(events);
-      return acked;
+      const { lastSeq } = sendNext(driver, lane.stream, lane.factory, o.eventsPerBatch);
+      return new Promise<void>((resolve) => lane.pending.push({ lastSeq, resolve }));
     },
   });
   await Promise.all(streams.map((s) => s.close(10_000)));

@@ -6,7 +6,7 @@ import { SCENARIO_IDS } from '../../../scripts/bench/lib/results';
 describe('bench/args', () => {
   it('defaults to 3 runs of every scenario into bench/results', () => {
     const o = parseArgs([], '/repo');
-    expect(o).to.deep.include({ runs: 3, quick: false, outDir: path.resolve('/repo/bench/results'), ingestClient: 'raw-stub', serviceMain: undefined, help: false });
+    expect(o).to.deep.include({ runs: 3, quick: false, outDir: path.resolve('/repo/bench/results'), ingestClient: 'pre-encoded', serviceMain: undefined, help: false });
     expect(o.only).to.deep.equal([...SCENARIO_IDS]);
   });
 

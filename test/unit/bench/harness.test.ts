@@ -6,6 +6,7 @@ import { BatchFactory, runOffered, runSaturation } from '../../../scripts/bench/
 import { planFor } from '../../../scripts/bench/lib/args';
 import { callUnary, measureUnary, orderFlowStub, probeUnary } from '../../../scripts/bench/lib/unary-bench';
 import { ScenarioUnavailableError } from '../../../scripts/bench/lib/unavailable';
+import { decodeIngestRequest } from '../../../src/ingest/wire-format';
 
 /** The stand-in service (compiled next to this file). */
 const FAKE = path.resolve(__dirname, 'fixtures/fake-orderflow.js');
@@ -64,6 +65,27 @@ describe('bench/harness against a stand-in service (loopback, no database)', fun
       expect(a.events.map((e) => e.seq)).to.deep.equal(['10', '11', '12']);
       expect(b.lastSeq).to.equal(14);
       expect(new Set([...a.events, ...b.events].map((e) => e.fill!.fill_id)).size).to.equal(5);
+    });
+
+    it('encodes ahead exactly the batches it builds as objects (decoded by the service decoder)', () => {
+      const objects = new BatchFactory('src-enc', 7, 120);
+      const encoded = new BatchFactory('src-enc', 7, 120);
+      for (const size of [1, 3, 250]) {
+        const want = objects.next(size);
+        const got = encoded.nextEncoded(size);
+        expect(got.lastSeq).to.equal(want.lastSeq);
+        const decoded = decodeIngestRequest(got.request);
+        expect(decoded.batch!.events.map((e) => ({ seq: e.seq, fill: { ...e.fill, side: Number(e.fill!.side) } }))).to.deep.equal(
+          want.events.map((e) => ({ seq: e.seq, fill: { ...e.fill, side: Number(e.fill!.side) } })),
+        );
+      }
+    });
+
+    it('drives Ingest with pre-encoded requests', async () => {
+      const r = await runSaturation({ server, postmasterPid: process.pid, client: 'pre-encoded', streams: 2, eventsPerBatch: 100, warmupMs: 100, windowMs: 300, seed: 3 });
+      expect(r.sentEvents).to.be.greaterThan(0);
+      expect(r.totalAckedEvents).to.equal(r.sentEvents);
+      expect(r.rejects).to.equal(0);
     });
   });
 
