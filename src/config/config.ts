@@ -59,6 +59,8 @@ export interface IngestConfig {
   maxBuffered: number;
   /** Cap of the backoff between retries of a failed flush, ms. Env INGEST_FLUSH_RETRY_MAX_MS, default 5,000. */
   flushRetryMaxMs: number;
+  /** Flushes in flight at once (1 = strictly one after the other). Env INGEST_FLUSH_PIPELINE_DEPTH, default 2. */
+  flushPipelineDepth: number;
 }
 
 /** Query cache (src/db/cache.ts). */
@@ -131,6 +133,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     streamMaxBuffered: reader.int('INGEST_STREAM_MAX_BUFFERED', D.DEFAULT_INGEST_STREAM_MAX_BUFFERED, 1),
     maxBuffered: reader.int('INGEST_MAX_BUFFERED', D.DEFAULT_INGEST_MAX_BUFFERED, 1),
     flushRetryMaxMs: reader.int('INGEST_FLUSH_RETRY_MAX_MS', D.DEFAULT_INGEST_FLUSH_RETRY_MAX_MS, 1),
+    flushPipelineDepth: reader.int('INGEST_FLUSH_PIPELINE_DEPTH', D.DEFAULT_INGEST_FLUSH_PIPELINE_DEPTH, 1, 8),
   };
   const cache: CacheConfig = {
     maxEntries: reader.int('CACHE_MAX_ENTRIES', D.DEFAULT_CACHE_MAX_ENTRIES, 0),

@@ -22,8 +22,16 @@ export class Contribution {
   /** Lowest and highest storable seq of its rows and rejects ('' when none). */
   minSeq = '';
   maxSeq = '';
+  /**
+   * The stream's highest storable seq in earlier windows: the source's
+   * high-water mark once those committed. A flush commits this contribution
+   * only after the mark has reached it (see flush-order.ts).
+   */
+  readonly prevSeq: string;
 
-  constructor(readonly stream: IngestStream) {}
+  constructor(readonly stream: IngestStream) {
+    this.prevSeq = stream.placedSeq;
+  }
 
   /** Events counted against backpressure (rows plus rejects). */
   get events(): number {
@@ -34,6 +42,7 @@ export class Contribution {
     if (!isStorableSeq(seq)) return;
     if (this.minSeq === '' || compareSeq(seq, this.minSeq) < 0) this.minSeq = seq;
     if (this.maxSeq === '' || compareSeq(seq, this.maxSeq) > 0) this.maxSeq = seq;
+    if (compareSeq(seq, this.stream.placedSeq) > 0) this.stream.placedSeq = seq;
   }
 }
 

@@ -14,6 +14,7 @@ import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
 import type { BatchWindow, Contribution, PendingReject } from './batch-window';
 import type { EventInput } from './event';
+import { PredecessorPendingError, RedoInOrderError, type FlushOrder } from './flush-order';
 import { ingestMetrics } from './metrics';
 import { compareSeq, isStorableSeq } from './sequencer';
 import { rejectCodeName } from './validate';
@@ -31,8 +32,11 @@ export interface FlushOutcome {
 
 /** Writes batch windows durably. The pipeline depends on this, not on pg, so it can be tested with a fake. */
 export interface BatchSink {
-  /** Writes `window` in one transaction, retrying until it commits or `signal` aborts. Never rejects. */
-  write(window: BatchWindow, signal: AbortSignal): Promise<FlushOutcome>;
+  /**
+   * Writes `window` in one transaction, retrying until it commits or `signal`
+   * aborts. Never rejects. `order` places it behind a flush still in flight.
+   */
+  write(window: BatchWindow, signal: AbortSignal, order?: FlushOrder): Promise<FlushOutcome>;
 }
 
 /** Options of the flush writer. */
@@ -78,6 +82,7 @@ export function isDataError(err: unknown): boolean {
 
 /** The connection broke or stalled: its backend may live on, holding locks. */
 function isTransportFailure(err: unknown): boolean {
+  if (err instanceof PredecessorPendingError || err instanceof RedoInOrderError) return false;
   return isConnectionLevelError(err) || err instanceof DbTimeoutError || sqlStateBehind(err) === undefined;
 }
 
@@ -86,13 +91,29 @@ function messageBehind(err: unknown): string {
   return ((cause as Error | undefined)?.message ?? (err as Error).message ?? 'unknown error').slice(0, 500);
 }
 
+/** How one attempt orders its statements. */
+interface AttemptMode {
+  /** Bisect the rows under savepoints to find the ones the database refuses. */
+  isolate: boolean;
+  /**
+   * COPY first, lock the sources after: the COPY then runs while the flush
+   * before this one commits. Only for a first attempt; whatever needs the
+   * locks' answer before the COPY (fencing, rows an earlier attempt of this
+   * flush committed) sends the flush back to the locked-first order.
+   */
+  copyFirst: boolean;
+}
+
 /**
- * Writes a batch window in one transaction: lock the sources (fencing and
- * high-water marks), COPY each table, quarantine rejects, advance the marks,
- * run the beforeCommit hook, COMMIT. Retries every failure with capped,
- * jittered backoff until it commits or the pipeline shuts down. A COPY that
- * fails on a data error is redone with the rows bisected under savepoints
- * until the refused rows are found; they are quarantined, the rest commits.
+ * Writes a batch window in one transaction: COPY each table, lock the
+ * sources (fencing and high-water marks), quarantine rejects, advance the
+ * marks, run the beforeCommit hook, COMMIT. A retry locks the sources before
+ * its COPY, so rows an earlier attempt may have committed are left out.
+ * Retries every failure with capped, jittered backoff until it commits or
+ * the pipeline shuts down. A COPY that fails on a data error is redone with
+ * the rows bisected under savepoints until the refused rows are found; they
+ * are quarantined, the rest commits. With flushes pipelined, a flush commits
+ * only once every earlier window of its streams has (flush-order.ts).
  */
 export class FlushWriter implements BatchSink {
   private readonly retryBaseMs: number;
@@ -101,8 +122,9 @@ export class FlushWriter implements BatchSink {
     this.retryBaseMs = options.retryBaseMs ?? 50;
   }
 
-  async write(window: BatchWindow, signal: AbortSignal): Promise<FlushOutcome> {
+  async write(window: BatchWindow, signal: AbortSignal, order?: FlushOrder): Promise<FlushOutcome> {
     let isolate = false;
+    let copyFirst = true;
     let failures = 0;
     let unresolved: AttemptState | undefined;
     let stranded: AttemptState | undefined;
@@ -135,9 +157,18 @@ export class FlushWriter implements BatchSink {
         err = resolveErr;
       }
       if (err === undefined) {
+        const mode: AttemptMode = { isolate, copyFirst };
+        copyFirst = false;
         try {
-          return await this.attempt(window, isolate, state);
+          return await this.attempt(window, mode, state, order);
         } catch (attemptErr) {
+          if (attemptErr instanceof RedoInOrderError) continue;
+          const predecessor = order?.predecessor;
+          if (attemptErr instanceof PredecessorPendingError && predecessor && !predecessor.isDone) {
+            // Rolled back behind a flush that failed after locking; it retries, this one follows it.
+            await untilDoneOrAborted(predecessor.done, signal);
+            continue;
+          }
           if (!isolate && isDataError(attemptErr)) {
             logger.warn({ window: window.id, err: messageBehind(attemptErr) }, 'COPY refused a row; isolating the refused rows');
             isolate = true;
@@ -157,7 +188,8 @@ export class FlushWriter implements BatchSink {
     }
   }
 
-  private async attempt(window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+  private async attempt(window: BatchWindow, mode: AttemptMode, state: AttemptState, order: FlushOrder | undefined): Promise<FlushOutcome> {
+    const { isolate } = mode;
     const links: Link[] = [];
     for (const c of window.contributions) {
       if (links.length >= MAX_SPAN_LINKS) break;
@@ -171,11 +203,12 @@ export class FlushWriter implements BatchSink {
         'ingest.window_ms': Math.round(performance.now() - window.openedAtMs),
         'ingest.streams': window.contributions.length,
         'ingest.isolating': isolate,
+        'ingest.copy_first': mode.copyFirst,
       },
     });
     const started = performance.now();
     try {
-      const outcome = await context.with(trace.setSpan(context.active(), span), () => this.transaction(window, isolate, state));
+      const outcome = await context.with(trace.setSpan(context.active(), span), () => this.transaction(window, mode, state, order));
       const commitMs = performance.now() - (state.commitSentAtMs ?? performance.now());
       let refused = 0;
       for (const list of outcome.refused.values()) refused += list.length;
@@ -193,7 +226,10 @@ export class FlushWriter implements BatchSink {
       ingestMetrics.flushDuration.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
       return outcome;
     } catch (err) {
-      span.setAttribute('ingest.outcome', isDataError(err) && !isolate ? 'isolating' : 'rolled_back');
+      span.setAttribute(
+        'ingest.outcome',
+        err instanceof RedoInOrderError ? 'redo_locked_first' : err instanceof PredecessorPendingError ? 'behind_predecessor' : isDataError(err) && !isolate ? 'isolating' : 'rolled_back',
+      );
       // The SQLSTATE on the flush span itself, so a trace search finds rolled-back flushes by cause.
       const sqlState = sqlStateBehind(err);
       if (sqlState !== undefined) span.setAttribute('db.response.status_code', sqlState);
@@ -213,14 +249,14 @@ export class FlushWriter implements BatchSink {
    * unknown), and must destroy a connection that failed in transit (timed
    * out or broken) instead of handing it back to the pool.
    */
-  private async transaction(window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+  private async transaction(window: BatchWindow, mode: AttemptMode, state: AttemptState, order: FlushOrder | undefined): Promise<FlushOutcome> {
     const conn = await this.options.pool.acquire();
     let destroyWith: Error | undefined;
     try {
       await conn.query({ op: 'ingest.flush.begin' }, 'BEGIN');
       let outcome: FlushOutcome;
       try {
-        outcome = await this.writeInTransaction(new ConnectionTransaction(conn), window, isolate, state);
+        outcome = await this.writeInTransaction(new ConnectionTransaction(conn), window, mode, state, order);
       } catch (err) {
         if (isTransportFailure(err)) {
           destroyWith = err as Error;
@@ -242,7 +278,8 @@ export class FlushWriter implements BatchSink {
     }
   }
 
-  private async writeInTransaction(tx: Transaction, window: BatchWindow, isolate: boolean, state: AttemptState): Promise<FlushOutcome> {
+  private async writeInTransaction(tx: Transaction, window: BatchWindow, mode: AttemptMode, state: AttemptState, order: FlushOrder | undefined): Promise<FlushOutcome> {
+    const { isolate } = mode;
     const outcome: FlushOutcome = { committed: true, fenced: new Set(), refused: new Map() };
     // Fenced here (a newer Hello on this instance): their events are dropped, never committed.
     const excluded = new Set<Contribution>();
@@ -251,7 +288,23 @@ export class FlushWriter implements BatchSink {
       if (c.stream.state === 'FENCED') excluded.add(c);
       else active.push(c);
     }
+    const copyFirst = mode.copyFirst && !isolate && excluded.size === 0;
+    const copyStarted = performance.now();
+    if (copyFirst) {
+      for (const table of ['order_events', 'fills'] as const) {
+        const { rows } = window.table(table);
+        if (rows.rowCount === 0) continue;
+        await copyEventRows(tx, table, rows.allChunks());
+        state.rows += rows.rowCount;
+        state.bytes += rows.byteLength;
+      }
+      state.copyMs = performance.now() - copyStarted;
+    }
+    // Queue behind the flush before this one in PostgreSQL's lock queue rather than overtake it.
+    const predecessor = order?.predecessor;
+    if (predecessor && !predecessor.isLocked) await predecessor.locked;
     const locked = await lockSources(tx, [...new Set(active.map((c) => c.stream.sourceId))]);
+    order?.ticket.markLocked();
     state.xid = locked.xid;
     state.backendPid = locked.backendPid;
     state.backendStart = locked.backendStart;
@@ -270,9 +323,16 @@ export class FlushWriter implements BatchSink {
       committedMark.set(c, source.lastSeq);
       writable.push(c);
     }
+    for (const c of writable) {
+      // Every earlier window of the stream must have committed: its rows first, never a gap.
+      if (c.maxSeq !== '' && compareSeq(committedMark.get(c)!, c.prevSeq) < 0) throw new PredecessorPendingError(c.stream.sourceId);
+    }
 
-    const copyStarted = performance.now();
-    for (const table of ['order_events', 'fills'] as const) {
+    if (copyFirst) {
+      const needsLocksFirst = outcome.fenced.size > 0 || writable.some((c) => c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0);
+      if (needsLocksFirst) throw new RedoInOrderError();
+    }
+    for (const table of copyFirst ? [] : (['order_events', 'fills'] as const)) {
       const { rows, owners } = window.table(table);
       if (rows.rowCount === 0) continue;
       let needsFilter = excluded.size > 0;
@@ -297,7 +357,7 @@ export class FlushWriter implements BatchSink {
       state.rows += indices.length;
       for (const i of indices) state.bytes += rows.rowBytes(i).length + 1;
     }
-    state.copyMs = performance.now() - copyStarted;
+    if (!copyFirst) state.copyMs = performance.now() - copyStarted;
 
     const quarantine: QuarantineRow[] = [];
     const sourceIds: string[] = [];
@@ -386,6 +446,16 @@ class ConnectionTransaction implements Transaction {
   withTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.savepoint(fn);
   }
+}
+
+function untilDoneOrAborted(done: Promise<void>, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  let onAbort: () => void = () => undefined;
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = resolve;
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([done, aborted]).finally(() => signal.removeEventListener('abort', onAbort));
 }
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {

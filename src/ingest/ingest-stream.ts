@@ -48,6 +48,8 @@ export class IngestStream {
   sequencer = new StreamSequencer('0');
   /** Highest seq of this source known durable; what Acks report. */
   committedSeq = '0';
+  /** Highest storable seq placed in a batch window so far (committed or in flight). */
+  placedSeq = '0';
   /** Events received but not yet committed or dropped (rows and rejects). */
   buffered = 0;
   /** Duplicates counted since the last Ack. */

@@ -7,6 +7,7 @@ import type { SourceState } from '../store/sources';
 import type { Logger } from '../telemetry/logger';
 import { BatchWindow, type Contribution, type PendingReject } from './batch-window';
 import type { EventBatchInput } from './event';
+import { FlushTicket } from './flush-order';
 import type { BatchSink, FlushOutcome } from './flush-writer';
 import { IngestStream, type StreamSink } from './ingest-stream';
 import { ingestMetrics } from './metrics';
@@ -34,15 +35,24 @@ export interface IngestPipelineOptions {
 /** Windows kept for reuse (their buffers are the expensive part). */
 const SPARE_WINDOWS = 4;
 
+/** A flush in flight. */
+interface InFlightFlush {
+  window: BatchWindow;
+  ticket: FlushTicket;
+  /** Settles once its outcome was handled (acks sent) and it left the pipeline. */
+  completed: Promise<void>;
+}
+
 /**
  * The group-commit pipeline. Events of every open stream go into one batch
  * window; a window closes when it holds INGEST_BATCH_MAX_ROWS events or
  * INGEST_BATCH_MAX_BYTES bytes, or INGEST_BATCH_MAX_MS after its first event.
- * Exactly one flush is in flight at a time while the next window fills:
- * flushes of one source must commit in seq order, or a later flush raising
+ * Up to INGEST_FLUSH_PIPELINE_DEPTH flushes are in flight while the next
+ * window fills, each COPYing while the one before it commits. Flushes of one
+ * source still commit in window order (flush-order.ts): a later flush raising
  * the high-water mark first would make the earlier one's events look like
- * duplicates on a retry. After a commit: afterCommit hook, then for each
- * stream its Rejects and one Ack.
+ * duplicates on a retry. Outcomes are handled in window order: after a
+ * commit, the afterCommit hook, then for each stream its Rejects and one Ack.
  *
  * Buffered-but-uncommitted events are bounded per stream and overall; past a
  * bound the stream's transport is paused, and resumed once commits bring it
@@ -54,7 +64,7 @@ export class IngestPipeline {
   private current: BatchWindow | undefined;
   private readonly queue: BatchWindow[] = [];
   private readonly spare: BatchWindow[] = [];
-  private inFlight: { window: BatchWindow; done: Promise<void> } | undefined;
+  private readonly inFlight: InFlightFlush[] = [];
   private timer: NodeJS.Timeout | undefined;
   private immediate: NodeJS.Immediate | undefined;
   private bufferedTotal = 0;
@@ -104,6 +114,7 @@ export class IngestPipeline {
       stream.epoch = source.epoch;
       stream.sequencer.highestSeen = source.lastSeq;
       stream.committedSeq = source.lastSeq;
+      stream.placedSeq = source.lastSeq;
       stream.state = 'OPEN';
       return stream;
     })();
@@ -231,7 +242,7 @@ export class IngestPipeline {
   }
 
   private whenIdle(): Promise<void> {
-    if (!this.inFlight && this.queue.length === 0 && (!this.current || this.current.isEmpty)) return Promise.resolve();
+    if (this.inFlight.length === 0 && this.queue.length === 0 && (!this.current || this.current.isEmpty)) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -296,37 +307,46 @@ export class IngestPipeline {
   }
 
   private maybeFlush(): void {
-    if (this.inFlight) return;
-    let window = this.queue.shift();
-    if (!window && this.current && !this.current.isEmpty && (this.current.due || this.stateValue !== 'RUNNING')) {
-      window = this.current;
-      this.current = undefined;
-      this.clearTimers();
+    while (this.inFlight.length < this.options.config.flushPipelineDepth) {
+      let window = this.queue.shift();
+      if (!window && this.current && !this.current.isEmpty && (this.current.due || this.stateValue !== 'RUNNING')) {
+        window = this.current;
+        this.current = undefined;
+        this.clearTimers();
+      }
+      if (!window) break;
+      this.startFlush(window);
     }
-    if (!window) {
-      if (!this.current || this.current.isEmpty) this.notifyIdle();
-      return;
-    }
-    const flushing = window;
-    const done = this.runFlush(flushing).finally(() => {
-      this.inFlight = undefined;
-      this.recycle(flushing);
-      this.maybeFlush();
-    });
-    this.inFlight = { window: flushing, done };
+    if (!this.current || this.current.isEmpty) this.notifyIdle();
   }
 
-  private async runFlush(window: BatchWindow): Promise<void> {
+  private startFlush(window: BatchWindow): void {
+    const predecessor = this.inFlight[this.inFlight.length - 1];
+    const ticket = new FlushTicket();
+    const flush: InFlightFlush = { window, ticket, completed: Promise.resolve() };
+    flush.completed = this.runFlush(window, ticket, predecessor).finally(() => {
+      this.inFlight.splice(this.inFlight.indexOf(flush), 1);
+      this.recycle(window);
+      this.maybeFlush();
+    });
+    this.inFlight.push(flush);
+  }
+
+  private async runFlush(window: BatchWindow, ticket: FlushTicket, predecessor: InFlightFlush | undefined): Promise<void> {
     let outcome: FlushOutcome;
     try {
-      outcome = await this.options.sink.write(window, this.abort.signal);
+      outcome = await this.options.sink.write(window, this.abort.signal, { predecessor: predecessor?.ticket, ticket });
     } catch (err) {
       // The sink retries internally and should never reject; treat a rejection as abandoned.
       this.options.logger.error({ err, window: window.id }, 'flush writer failed unexpectedly; events stay unacked');
       outcome = { committed: false, fenced: new Set(), refused: new Map() };
+    } finally {
+      ticket.markDone();
     }
     ingestMetrics.batchRows.observe(window.events);
     ingestMetrics.batchBytes.observe(window.bytes);
+    // Acks go out in window order, whichever commit PostgreSQL answered first.
+    if (predecessor) await predecessor.completed;
     this.complete(window, outcome);
   }
 
@@ -433,12 +453,12 @@ export class IngestPipeline {
 
   /** Resolves when no flush carrying events of `stream` is in flight. */
   private async settledFlushOf(stream: IngestStream): Promise<void> {
-    const inFlight = this.inFlight;
-    if (inFlight && inFlight.window.contributions.some((c) => c.stream === stream)) await inFlight.done;
+    const carrying = this.inFlight.filter((f) => f.window.contributions.some((c) => c.stream === stream));
+    await Promise.all(carrying.map((f) => f.completed));
   }
 
   private notifyIdle(): void {
-    if (this.inFlight || this.queue.length > 0) return;
+    if (this.inFlight.length > 0 || this.queue.length > 0) return;
     const waiters = this.idleWaiters;
     this.idleWaiters = [];
     for (const resolve of waiters) resolve();

@@ -4,6 +4,7 @@ import { loadConfig } from '../../../src/config';
 import { RejectCode } from '../../../src/generated/orderflow/v1/RejectCode';
 import type { BatchWindow } from '../../../src/ingest/batch-window';
 import type { EventInput } from '../../../src/ingest/event';
+import type { FlushOrder } from '../../../src/ingest/flush-order';
 import type { BatchSink, FlushOutcome } from '../../../src/ingest/flush-writer';
 import type { AckOut, RejectOut, StreamSink } from '../../../src/ingest/ingest-stream';
 import { IngestPipeline } from '../../../src/ingest/pipeline';
@@ -15,12 +16,13 @@ interface Written {
   events: number;
   byStream: Map<string, { rows: number; rejects: number; state: string }>;
   signal: AbortSignal;
+  order: FlushOrder | undefined;
   resolve: (outcome?: Partial<FlushOutcome>) => void;
 }
 
 class FakeSink implements BatchSink {
   readonly written: Written[] = [];
-  write(window: BatchWindow, signal: AbortSignal): Promise<FlushOutcome> {
+  write(window: BatchWindow, signal: AbortSignal, order?: FlushOrder): Promise<FlushOutcome> {
     return new Promise((resolve) => {
       const byStream = new Map<string, { rows: number; rejects: number; state: string }>();
       for (const c of window.contributions) byStream.set(c.stream.sourceId, { rows: c.rows, rejects: c.rejects.length, state: c.stream.state });
@@ -28,6 +30,7 @@ class FakeSink implements BatchSink {
         events: window.events,
         byStream,
         signal,
+        order,
         resolve: (outcome) => resolve({ committed: true, fenced: new Set(), refused: new Map(), ...outcome }),
       });
     });
@@ -121,8 +124,8 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     expect(sink.written.map((w) => w.events)).to.deep.equal([5]);
   });
 
-  it('closes on rows and keeps exactly one flush in flight while the next window fills', async () => {
-    const p = pipeline({ INGEST_BATCH_MAX_ROWS: '100' });
+  it('closes on rows and, at depth 1, keeps exactly one flush in flight while the next window fills', async () => {
+    const p = pipeline({ INGEST_BATCH_MAX_ROWS: '100', INGEST_FLUSH_PIPELINE_DEPTH: '1' });
     const s = new RecordingSink();
     const stream = await p.openStream('src', s);
     p.submit(stream, { events: fills(1, 250) }, 0);
@@ -141,6 +144,46 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     sink.written[2]!.resolve();
     await settle();
     expect(s.acks.map((a) => a.committed_seq)).to.deep.equal(['100', '200', '250']);
+  });
+
+  it('at depth 2 writes two windows at once, the second behind the first, and acks in window order', async () => {
+    const p = pipeline({ INGEST_BATCH_MAX_ROWS: '100' });
+    const s = new RecordingSink();
+    const stream = await p.openStream('src', s);
+    p.submit(stream, { events: fills(1, 250) }, 0);
+    expect(sink.written.map((w) => w.events)).to.deep.equal([100, 100]);
+    const [first, second] = sink.written as [Written, Written];
+    expect(first.order!.predecessor).to.equal(undefined);
+    expect(second.order!.predecessor).to.equal(first.order!.ticket);
+    // The second window's commit answered first: its ack waits for the first window's.
+    second.resolve();
+    await settle();
+    expect(s.acks).to.have.length(0);
+    expect(first.order!.ticket.isDone).to.equal(false);
+    first.resolve();
+    await settle();
+    expect(s.acks.map((a) => a.committed_seq)).to.deep.equal(['100', '200']);
+    expect(first.order!.ticket.isDone && second.order!.ticket.isDone).to.equal(true);
+    await clock.tickAsync(10);
+    expect(sink.written.map((w) => w.events)).to.deep.equal([100, 100, 50]);
+    sink.written[2]!.resolve();
+    await settle();
+    expect(s.acks.map((a) => a.committed_seq)).to.deep.equal(['100', '200', '250']);
+  });
+
+  it('records in each window the seq its stream reached in earlier windows', async () => {
+    const p = pipeline({ INGEST_BATCH_MAX_ROWS: '100' });
+    const stream = await p.openStream('src', new RecordingSink());
+    const seen: string[] = [];
+    sink.write = (window) => {
+      for (const c of window.contributions) seen.push(`${c.prevSeq}..${c.minSeq}-${c.maxSeq}`);
+      return new Promise(() => undefined);
+    };
+    p.submit(stream, { events: fills(1, 150) }, 0);
+    expect(seen).to.deep.equal(['0..1-100', '100..101-150'].slice(0, seen.length));
+    expect(seen).to.have.length(1);
+    await clock.tickAsync(10);
+    expect(seen).to.deep.equal(['0..1-100', '100..101-150']);
   });
 
   it('closes on bytes', async () => {
@@ -241,7 +284,7 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     p.submit(stream, { events: fills(1, 3) }, 0);
     await clock.tickAsync(10);
     const written = sink.written[0]!;
-    written.resolve({ fenced: new Set([(p as unknown as { inFlight: { window: BatchWindow } }).inFlight.window.contributions[0]!]) });
+    written.resolve({ fenced: new Set([(p as unknown as { inFlight: Array<{ window: BatchWindow }> }).inFlight[0]!.window.contributions[0]!]) });
     await settle();
     expect(s.fencedCalls).to.equal(1);
     expect(s.acks).to.have.length(0);
