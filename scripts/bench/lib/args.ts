@@ -132,7 +132,7 @@ export interface BenchPlan {
 
 /** The plan for default or --quick runs. */
 export function planFor(options: Pick<BenchOptions, 'quick'>): BenchPlan {
-  const common = { copyChunkRows: 100_000, multiRowBatchRows: 1_000, eventsPerBatch: 100, offeredRates: [10_000, 50_000], saturationStreams: [1, 4, 16], sweepBatchMaxMs: [1, 2, 5, 10, 20], readConcurrency: 16, readOpenRate: 1_000 };
+  const common = { copyChunkRows: 100_000, multiRowBatchRows: 1_000, eventsPerBatch: 100, offeredRates: [10_000, 50_000], saturationStreams: [1, 4, 16], sweepBatchMaxMs: [0, 1, 2, 5, 10, 20], readConcurrency: 16, readOpenRate: 1_000 };
   if (options.quick) {
     return {
       ...common,

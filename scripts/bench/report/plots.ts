@@ -98,7 +98,7 @@ export function plotSpecs(results: BenchResults): PlotSpec[] {
         width: WIDTH,
         height: HEIGHT,
         data: { values },
-        encoding: { x: { field: 'batchMaxMs', type: 'quantitative', scale: { type: 'log', domain: [0.8, 25] }, title: 'INGEST_BATCH_MAX_MS (log scale)', axis: { values: sweep.map((p) => p.batchMaxMs) } } },
+        encoding: { x: { field: 'batchMaxMs', type: 'ordinal', title: 'INGEST_BATCH_MAX_MS', axis: { labelAngle: 0 } } },
         layer: [
           { mark: { type: 'line', point: true }, encoding: { y: { field: 'median', type: 'quantitative', title: 'acked events/s', scale: { zero: true } } } },
           { mark: 'rule', encoding: { y: { field: 'min', type: 'quantitative' }, y2: { field: 'max' } } },

@@ -39,7 +39,7 @@ describe('bench/args', () => {
     expect(quick.limitRows).to.be.lessThan(full.limitRows);
     expect(full.offeredRates).to.deep.equal([10_000, 50_000]);
     expect(full.saturationStreams).to.deep.equal([1, 4, 16]);
-    expect(full.sweepBatchMaxMs).to.deep.equal([1, 2, 5, 10, 20]);
+    expect(full.sweepBatchMaxMs).to.deep.equal([0, 1, 2, 5, 10, 20]);
     expect(full.multiRowBatchRows).to.equal(1_000);
   });
 });
