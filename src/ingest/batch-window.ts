@@ -65,6 +65,14 @@ export class BatchWindow {
   private readonly byStream = new Map<IngestStream, Contribution>();
   /** Fresh per window: the hooks may keep the sets after the window is reused. */
   changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
+  /**
+   * Symbols of the window's fills by account. The joined account/symbol keys
+   * of the ChangeSet are built from it once per flush, not once per fill:
+   * joining two fresh strings per fill (and hashing the joined copy) was the
+   * largest single cost of taking a fill in.
+   */
+  private symbolsByAccount = new Map<string, Set<string>>();
+  private pairsPending = false;
   rejectCount = 0;
   private rejectBytes = 0;
   /** When the first event arrived, ms (performance.now). */
@@ -116,8 +124,15 @@ export class BatchWindow {
     c.rows++;
     c.noteSeq(seq);
     this.changes.orderIds.add(f.order_id);
-    this.changes.accountIds.add(f.account_id);
-    this.changes.accountSymbols.add(accountSymbolKey(f.account_id, f.symbol));
+    let symbols = this.symbolsByAccount.get(f.account_id);
+    if (!symbols) {
+      symbols = new Set();
+      this.symbolsByAccount.set(f.account_id, symbols);
+      this.changes.accountIds.add(f.account_id);
+    }
+    const before = symbols.size;
+    symbols.add(f.symbol);
+    if (symbols.size !== before) this.pairsPending = true;
   }
 
   addReject(c: Contribution, reject: PendingReject): void {
@@ -134,6 +149,11 @@ export class BatchWindow {
 
   /** The ChangeSet handed to the flush hooks. */
   changeSet(): ChangeSet {
+    if (this.pairsPending) {
+      const pairs = this.changes.accountSymbols;
+      for (const [account, symbols] of this.symbolsByAccount) for (const symbol of symbols) pairs.add(accountSymbolKey(account, symbol));
+      this.pairsPending = false;
+    }
     return this.changes;
   }
 
@@ -146,6 +166,8 @@ export class BatchWindow {
     this.contributions.length = 0;
     this.byStream.clear();
     this.changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
+    this.symbolsByAccount = new Map();
+    this.pairsPending = false;
     this.rejectCount = 0;
     this.rejectBytes = 0;
     this.openedAtMs = 0;

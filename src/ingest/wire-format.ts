@@ -172,7 +172,8 @@ export function uint64ToString(lo: number, hi: number): string {
     digitC += Math.floor(digitB / 10_000_000);
     digitB %= 10_000_000;
   }
-  return String(digitC) + pad7(digitB) + pad7(digitA);
+  // digitC < 2·10⁵, so digitC·10⁷ + digitB is exact in a double: one conversion instead of two.
+  return String(digitC * 10_000_000 + digitB) + pad7(digitA);
 }
 
 /** Exact decimal string of the two's-complement signed 64-bit value hi·2³² + lo. */

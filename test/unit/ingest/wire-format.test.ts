@@ -52,6 +52,10 @@ describe('ingest/wire-format', () => {
       { numRuns: 2_000 },
     );
     expect(uint64ToString(0xffffffff, 0xffffffff)).to.equal('18446744073709551615');
+    // Either side of 2^53 (where the exact double path ends) and of the 10^7 digit groups.
+    for (const v of [2n ** 53n - 1n, 2n ** 53n, 2n ** 53n + 1n, 10n ** 16n, 10n ** 17n - 1n, 10n ** 19n, 1_710_000_000_000_000_000n, 2n ** 63n - 1n]) {
+      expect(uint64ToString(Number(v & 0xffffffffn), Number(v >> 32n))).to.equal(v.toString());
+    }
     expect(int64ToString(0, 0x80000000)).to.equal('-9223372036854775808');
   });
 
