@@ -3,7 +3,7 @@ import { accountSymbolKey, type ChangeSet } from '../store/change-set';
 import { encodeFillRow, encodeOrderEventRow, type EventTable } from '../store/events';
 import type { FillInput, OrderEventInput } from './event';
 import type { IngestStream } from './ingest-stream';
-import { compareSeq, isStorableSeq } from './sequencer';
+import { isStorableSeq } from './sequencer';
 
 /** A rejected event waiting for its batch to commit. */
 export interface PendingReject {
@@ -38,11 +38,21 @@ export class Contribution {
     return this.rows + this.rejects.length;
   }
 
+  /**
+   * Records the seq of an event put in the window. The stream's sequencer
+   * only lets through seqs above every earlier one, so each storable seq
+   * noted is the highest so far: no comparisons needed.
+   */
   noteSeq(seq: string): void {
     if (!isStorableSeq(seq)) return;
-    if (this.minSeq === '' || compareSeq(seq, this.minSeq) < 0) this.minSeq = seq;
-    if (this.maxSeq === '' || compareSeq(seq, this.maxSeq) > 0) this.maxSeq = seq;
-    if (compareSeq(seq, this.stream.placedSeq) > 0) this.stream.placedSeq = seq;
+    this.noteStorableSeq(seq);
+  }
+
+  /** noteSeq for a seq known to be storable (a row's). */
+  noteStorableSeq(seq: string): void {
+    if (this.minSeq === '') this.minSeq = seq;
+    this.maxSeq = seq;
+    this.stream.placedSeq = seq;
   }
 }
 
@@ -113,7 +123,7 @@ export class BatchWindow {
     encodeOrderEventRow(this.orders, c.stream.sourceIdField, seq, o);
     this.orderRowOwners.push(c);
     c.rows++;
-    c.noteSeq(seq);
+    c.noteStorableSeq(seq);
     this.changes.orderIds.add(o.order_id);
     this.changes.accountIds.add(o.account_id);
   }
@@ -122,7 +132,7 @@ export class BatchWindow {
     encodeFillRow(this.fills, c.stream.sourceIdField, seq, f);
     this.fillRowOwners.push(c);
     c.rows++;
-    c.noteSeq(seq);
+    c.noteStorableSeq(seq);
     this.changes.orderIds.add(f.order_id);
     let symbols = this.symbolsByAccount.get(f.account_id);
     if (!symbols) {

@@ -84,7 +84,27 @@ export class CopyTextEncoder {
     this.ensure(n * 3);
     const buf = this.buf;
     let pos = this.pos;
-    for (let i = 0; i < n; i++) {
+    // Fast path: printable ASCII without a backslash (ids, decimals, tickers) is copied as is.
+    let i = 0;
+    for (; i < n; i++) {
+      const c = value.charCodeAt(i);
+      if (c < 0x20 || c >= 0x7f || c === BACKSLASH) break;
+      buf[pos++] = c;
+    }
+    if (i === n) {
+      this.pos = pos;
+      return;
+    }
+    this.pos = pos;
+    this.textFrom(value, i);
+  }
+
+  /** The general path of `text` from UTF-16 unit `start` on (escapes, control characters, non-ASCII). */
+  private textFrom(value: string, start: number): void {
+    const n = value.length;
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = start; i < n; i++) {
       const c = value.charCodeAt(i);
       if (c < 0x80) {
         if (c > 0x1f && c !== BACKSLASH) {

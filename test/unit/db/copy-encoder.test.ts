@@ -27,6 +27,14 @@ describe('db/copy encoder (unit)', () => {
     );
   });
 
+  it('leaves its printable-ASCII fast path mid-value for escapes, DEL and non-ASCII', () => {
+    const e = new CopyTextEncoder(2);
+    e.text('ORD-1\u007f€\\x\ty😀z');
+    e.text('plain-ASCII.123');
+    e.endRow();
+    expect(e.view().toString('utf8')).to.equal('ORD-1\u007f€\\\\x\\ty😀z\tplain-ASCII.123\n');
+  });
+
   it('refuses NUL', () => {
     expect(() => new CopyTextEncoder().text('a\u0000b')).to.throw(NulInCopyTextError);
   });
