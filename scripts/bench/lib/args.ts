@@ -116,6 +116,8 @@ export interface BenchPlan {
   saturationStreams: number[];
   /** Batch windows of the sweep (INGEST_BATCH_MAX_MS), and its warm-up and window, ms. */
   sweepBatchMaxMs: number[];
+  /** INGEST_BATCH_MAX_MS values whose receive→ack latency the sweep also measures (10,000 events/s offered). */
+  sweepLatencyBatchMaxMs: number[];
   sweepWarmupMs: number;
   sweepWindowMs: number;
   /** Closed-loop read runs: concurrency, warm-up and window, ms. */
@@ -132,7 +134,7 @@ export interface BenchPlan {
 
 /** The plan for default or --quick runs. */
 export function planFor(options: Pick<BenchOptions, 'quick'>): BenchPlan {
-  const common = { copyChunkRows: 100_000, multiRowBatchRows: 1_000, eventsPerBatch: 100, offeredRates: [10_000, 50_000], saturationStreams: [1, 4, 16], sweepBatchMaxMs: [0, 1, 2, 5, 10, 20], readConcurrency: 16, readOpenRate: 1_000 };
+  const common = { copyChunkRows: 100_000, multiRowBatchRows: 1_000, eventsPerBatch: 100, offeredRates: [10_000, 50_000], saturationStreams: [1, 4, 16], sweepBatchMaxMs: [0, 1, 2, 5, 10, 20], sweepLatencyBatchMaxMs: [0, 1, 5], readConcurrency: 16, readOpenRate: 1_000 };
   if (options.quick) {
     return {
       ...common,

@@ -1,3 +1,4 @@
+import type { IngestClientKind } from '../lib/ingest-driver';
 import { startService, type ChildServer } from '../lib/child';
 import { runOffered, runSaturation, type SaturationResult } from '../lib/ingest-load';
 import { fmt, progress } from '../lib/progress';
@@ -5,6 +6,13 @@ import { FigureCollector, type Distribution } from '../lib/results';
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { LatencyRecorder } from '../lib/stats';
 import { LIMIT_FIGURE_ID } from './limit';
+
+/** What each load-generator driver is, for the report's notes. */
+export const INGEST_CLIENT_DESCRIPTIONS: Record<IngestClientKind, string> = {
+  'pre-encoded': "the generated stub's call fed IngestRequests encoded ahead by the load generator",
+  'raw-stub': 'the generated proto-loader stub serializing plain objects',
+  client: 'the src/client producer',
+};
 
 /** Streams of the fixed-rate runs (the issue's targets are for 4 streams). */
 export const OFFERED_STREAMS = 4;
@@ -102,7 +110,7 @@ export const ingestScenario: Scenario = {
       runs,
       distributions,
       notes: [
-        `Client: ${options.ingestClient} (the generated proto-loader stub), one connection per stream, ${plan.eventsPerBatch} fill events per EventBatch; at saturation each stream keeps at most 20,000 events unacknowledged and honours write backpressure.`,
+        `Client: ${options.ingestClient} (${INGEST_CLIENT_DESCRIPTIONS[options.ingestClient]}), one connection per stream, ${plan.eventsPerBatch} fill events per EventBatch; at saturation each stream keeps at most 20,000 events unacknowledged and honours write backpressure.`,
         `Saturation: ${fmt(plan.ingestWarmupMs)} ms warm-up, then acked events counted over ${fmt(plan.ingestWindowMs)} ms. CPU from /proc (service process; PostgreSQL = postmaster and all its children; load generator = this process). Peak RSS = VmHWM of the service.`,
         `Latency: open loop, batches scheduled at fixed intended times round-robin over ${OFFERED_STREAMS} streams; each batch's latency runs from its intended send time to the Ack covering its last event. ${fmt(plan.offeredWarmupMs)} ms warm-up, ${fmt(plan.offeredWindowMs)} ms measured.`,
         'A fresh database and a fresh service process (default settings) for every measurement.',
