@@ -226,9 +226,15 @@ export class FlushWriter implements BatchSink {
       ingestMetrics.flushDuration.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
       return outcome;
     } catch (err) {
+      if (err instanceof RedoInOrderError || err instanceof PredecessorPendingError) {
+        // Not a failure: the attempt rolled back to be redone in order.
+        span.setAttribute('ingest.outcome', err instanceof RedoInOrderError ? 'redo_locked_first' : 'behind_predecessor');
+        span.addEvent('rollback', { 'exception.message': err.message });
+        throw err;
+      }
       span.setAttribute(
         'ingest.outcome',
-        err instanceof RedoInOrderError ? 'redo_locked_first' : err instanceof PredecessorPendingError ? 'behind_predecessor' : isDataError(err) && !isolate ? 'isolating' : 'rolled_back',
+        isDataError(err) && !isolate ? 'isolating' : 'rolled_back',
       );
       // The SQLSTATE on the flush span itself, so a trace search finds rolled-back flushes by cause.
       const sqlState = sqlStateBehind(err);

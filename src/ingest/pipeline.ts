@@ -368,7 +368,10 @@ export class IngestPipeline {
       stream.buffered -= events;
       this.bufferedTotal -= events;
       ingestMetrics.bufferedEvents.dec(events);
-      if (outcome.fenced.has(c)) {
+      if (outcome.fenced.has(c) || (!outcome.committed && this.stateValue === 'RUNNING')) {
+        // Not committed while running means the writer gave up unexpectedly: the stream
+        // is ended so its client resumes from the committed mark. Its later windows must
+        // not commit over the hole (their seqs would make these events look like duplicates).
         this.fence(stream);
         continue;
       }

@@ -291,6 +291,22 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     expect(stream.state).to.equal('FENCED');
   });
 
+  it('ends the streams of a window the writer gave up on unexpectedly, so no later window commits over the hole', async () => {
+    const p = pipeline({ INGEST_BATCH_MAX_ROWS: '10' });
+    const s = new RecordingSink();
+    const stream = await p.openStream('src', s);
+    p.submit(stream, { events: fills(1, 20) }, 0);
+    expect(sink.written).to.have.length(2);
+    // The second window is still in flight when the first comes back uncommitted.
+    sink.written[0]!.resolve({ committed: false });
+    await settle();
+    expect(s.fencedCalls).to.equal(1);
+    expect(stream.state).to.equal('FENCED');
+    sink.written[1]!.resolve();
+    await settle();
+    expect(s.acks).to.have.length(0);
+  });
+
   it('calls afterCommit with what the flush touched before acking', async () => {
     const changes: ChangeSet[] = [];
     const s = new RecordingSink();
