@@ -300,9 +300,12 @@ export async function runOffered(o: OfferedOptions): Promise<OfferedResult> {
       return new Promise<void>((resolve) => lane.pending.push({ lastSeq, resolve }));
     },
   });
+  // A stream that failed while the load ran fails the run. One still owing acks when closed
+  // (an offered load above capacity) is cancelled by close(): its unacked batches are
+  // already counted as timed out, and the latency of what was acked stands.
+  const failed = streams.find((s) => s.error);
   await Promise.all(streams.map((s) => s.close(10_000)));
   driver.close();
-  const failed = streams.find((s) => s.error);
   if (failed) throw new Error(`an Ingest stream failed during the run: ${failed.error!.message}`, { cause: failed.error });
   const { distribution: _d, ...summary } = result.latency.summary();
   return {
