@@ -8,6 +8,23 @@ describe('bench/load', () => {
     expect(intendedSendTimeMs(3, 0, 250)).to.equal(12);
   });
 
+  it('counts requests unanswered at the drain deadline in the latency at what they waited, as timed out', async () => {
+    const r = await runOpenLoop({
+      ratePerSec: 1_000,
+      warmupMs: 0,
+      durationMs: 40,
+      drainTimeoutMs: 50,
+      // Every other request is never answered (an overloaded server).
+      call: (i) => (i % 2 === 0 ? Promise.resolve() : new Promise<void>(() => undefined)),
+    });
+    expect(r.timedOut).to.be.greaterThan(0);
+    expect(r.completed).to.be.greaterThan(0);
+    const s = r.latency.summary();
+    expect(s.count).to.equal(r.completed + r.timedOut);
+    // The unanswered half waited at least the drain timeout, so the tail shows it.
+    expect(s.p99Ms).to.be.at.least(50);
+  });
+
   it('counts the requests due at a point in time (the first one at once)', () => {
     expect(dueCount(-1, 1_000)).to.equal(0);
     expect(dueCount(0, 1_000)).to.equal(1);
