@@ -63,14 +63,14 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
     (await orders.getOrders(ids, signal)).map((o) => (o ? Object.freeze(toOrder(o)) : null));
 
   return {
-    GetOrder: unaryCall('GetOrder', logger, (req, scope, span) => {
+    GetOrder: unaryCall('GetOrder', logger, (req, scope) => {
       const orderId = readId('order_id', req.order_id, MAX_ID_CHARS, true)!;
-      // A stored entry answers at once: no promise, no cancellation scope.
+      // A stored entry answers at once: no promise, no cancellation scope, no span context switch.
       const hit = cache.peek<Readonly<Order> | null>(KIND.order, orderKey(orderId));
-      if (hit) return answerOrder(span, hit, orderId);
-      return cache
-        .get(KIND.order, orderItem(orderId), async (s) => (await fetchOrders([orderId], s))[0]!, scope.signal)
-        .then((result) => answerOrder(span, result, orderId));
+      if (hit) return answerOrder(scope.span, hit, orderId);
+      return scope.inSpan(() =>
+        cache.get(KIND.order, orderItem(orderId), async (s) => (await fetchOrders([orderId], s))[0]!, scope.signal).then((result) => answerOrder(scope.span, result, orderId)),
+      );
     }),
 
     BatchGetOrders: unary('BatchGetOrders', logger, async (req, signal, span) => {

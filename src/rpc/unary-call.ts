@@ -1,5 +1,5 @@
 import type * as grpc from '@grpc/grpc-js';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
 import { CancelledError } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { getTracer, SELF_TRACED_GRPC_METHODS } from '../telemetry/tracing';
@@ -7,16 +7,25 @@ import { ORDERFLOW_SERVICE_NAME } from './proto';
 import { toGrpcStatus } from './status';
 
 /**
- * The cancellation of one call, built only when the handler first asks for
- * `signal` (a read that has to wait: a cache miss). A cache hit never asks,
- * so it pays for no AbortController, 'cancelled' listener or deadline timer.
+ * One unary call in progress: its SERVER span, its cancellation (built only
+ * when the handler first asks for `signal`: a read that has to wait, i.e. a
+ * cache miss; a hit never asks, so it pays for no AbortController,
+ * 'cancelled' listener or deadline timer) and its answer.
  */
 export class CallScope {
   private controller: AbortController | undefined;
   private timer: NodeJS.Timeout | undefined;
   private onCancelled: (() => void) | undefined;
 
-  constructor(private readonly call: grpc.ServerUnaryCall<unknown, unknown>) {}
+  constructor(
+    private readonly call: grpc.ServerUnaryCall<unknown, unknown>,
+    private readonly callback: grpc.sendUnaryData<unknown>,
+    /** The call's SERVER span. */
+    readonly span: Span,
+    /** The caller's trace context (from `traceparent`), or ROOT_CONTEXT. */
+    private readonly parent: Context,
+    private readonly logger: Logger,
+  ) {}
 
   /** Fires on the call's cancel or deadline (at once if either already happened). */
   get signal(): AbortSignal {
@@ -39,8 +48,34 @@ export class CallScope {
     return controller.signal;
   }
 
-  /** Drops the listener and the timer, if any were made. */
-  dispose(): void {
+  /**
+   * Runs `fn` with the SERVER span active: spans started inside (cache
+   * fetch, queries) hang beneath it and log lines carry its ids. Work that
+   * starts no span and logs nothing (a cache hit) need not pay for it.
+   */
+  inSpan<T>(fn: () => T): T {
+    return context.with(trace.setSpan(this.parent, this.span), fn);
+  }
+
+  /** Answers OK and ends the span. */
+  succeed(response: unknown): void {
+    this.dispose();
+    this.span.setAttribute('rpc.grpc.status_code', 0);
+    this.span.end();
+    this.callback(null, response);
+  }
+
+  /** Answers with the error mapped by toGrpcStatus (logged inside the span) and ends the span. */
+  fail(err: unknown): void {
+    this.dispose();
+    const status = this.inSpan(() => toGrpcStatus(err, this.logger));
+    this.span.setAttribute('rpc.grpc.status_code', status.code);
+    this.span.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
+    this.span.end();
+    this.callback(status as grpc.ServerErrorResponse);
+  }
+
+  private dispose(): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.onCancelled) this.call.removeListener('cancelled', this.onCancelled);
   }
@@ -63,49 +98,41 @@ export type MaybePromise<T> = T | Promise<T>;
  * scope and errors mapped by toGrpcStatus only. The span is the one
  * instrumentation-grpc would make (`grpc.<service>/<method>`, rpc.*
  * attributes, `rpc.grpc.status_code`, the client's `traceparent` as parent),
- * made here once so the handler can add its attributes to it and a hit
- * answered synchronously costs no promise.
+ * made here once so the handler can put its attributes on it. A handler that
+ * returns a value (a cache hit) is answered synchronously: no promise. Run
+ * work that starts spans or logs through `scope.inSpan()`.
  */
-export function unaryCall<Req, Res>(method: string, logger: Logger, fn: (req: Req, scope: CallScope, span: Span) => MaybePromise<Res>): grpc.handleUnaryCall<Req, Res> {
+export function unaryCall<Req, Res>(method: string, logger: Logger, fn: (req: Req, scope: CallScope) => MaybePromise<Res>): grpc.handleUnaryCall<Req, Res> {
   // instrumentation-grpc skips exactly the listed methods; an unlisted one would get a second SERVER span from it.
   if (!SELF_TRACED_GRPC_METHODS.includes(method)) throw new TypeError(`${method} makes its own SERVER span: add it to SELF_TRACED_GRPC_METHODS`);
   const spanName = `grpc.${ORDERFLOW_SERVICE_NAME}/${method}`;
+  const attributes = { 'rpc.system': 'grpc', 'rpc.service': ORDERFLOW_SERVICE_NAME, 'rpc.method': method };
   return (call, callback) => {
     const parent = propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER);
-    const span = getTracer().startSpan(spanName, { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': ORDERFLOW_SERVICE_NAME, 'rpc.method': method } }, parent);
-    const scope = new CallScope(call as grpc.ServerUnaryCall<unknown, unknown>);
-    const succeed = (response: Res): void => {
-      scope.dispose();
-      span.setAttribute('rpc.grpc.status_code', 0);
-      span.end();
-      callback(null, response);
-    };
-    const fail = (err: unknown): void => {
-      scope.dispose();
-      // Mapped (and, for internal errors, logged) inside the span, so the log line carries its ids.
-      const status = context.with(trace.setSpan(parent, span), () => toGrpcStatus(err, logger));
-      span.setAttribute('rpc.grpc.status_code', status.code);
-      span.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
-      span.end();
-      callback(status as grpc.ServerErrorResponse);
-    };
+    const span = getTracer().startSpan(spanName, { kind: SpanKind.SERVER, attributes }, parent);
+    const scope = new CallScope(call as grpc.ServerUnaryCall<unknown, unknown>, callback as grpc.sendUnaryData<unknown>, span, parent, logger);
     let result: MaybePromise<Res>;
     try {
-      // Active while the handler runs: fetch and query spans hang beneath it, log lines carry its ids.
-      result = context.with(trace.setSpan(parent, span), fn, undefined, call.request, scope, span);
+      result = fn(call.request, scope);
     } catch (err) {
-      fail(err);
+      scope.fail(err);
       return;
     }
-    if (result instanceof Promise) result.then(succeed, fail);
-    else succeed(result);
+    if (result instanceof Promise) {
+      result.then(
+        (response) => scope.succeed(response),
+        (err: unknown) => scope.fail(err),
+      );
+    } else {
+      scope.succeed(result);
+    }
   };
 }
 
 /**
- * `unaryCall()` for handlers that take the call's AbortSignal up front
- * (it fires on the call's cancel or deadline).
+ * `unaryCall()` for async handlers that take the call's AbortSignal up front
+ * (it fires on the call's cancel or deadline); they run inside the span.
  */
 export function unary<Req, Res>(method: string, logger: Logger, fn: (req: Req, signal: AbortSignal, span: Span) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return unaryCall<Req, Res>(method, logger, (req, scope, span) => fn(req, scope.signal, span));
+  return unaryCall<Req, Res>(method, logger, (req, scope) => scope.inSpan(() => fn(req, scope.signal, scope.span)));
 }
