@@ -27,8 +27,13 @@ export function cacheKey(op: string, params: Readonly<Record<string, CacheKeyPar
     if (checkedOps.size < MAX_CHECKED_OPS) checkedOps.add(op);
   }
   const names = Object.keys(params);
+  if (names.length === 1) {
+    // The common single-parameter key (orders.get), spelled as JSON.stringify([[name, value]]) would.
+    const value = params[names[0]!];
+    return (value === undefined ? `${op}|[]` : `${op}|[[${JSON.stringify(names[0])},${JSON.stringify(value)}]]`) as CacheKey;
+  }
   // The default sort orders by UTF-16 code units, as `<` does.
-  if (names.length > 1) names.sort();
+  names.sort();
   const entries: [string, CacheKeyParam][] = [];
   for (const name of names) {
     const value = params[name];

@@ -59,6 +59,11 @@ describe('db/cache', () => {
 
     it('leaves out undefined parameters and rejects malformed operation names', () => {
       expect(cacheKey('a.b', { x: undefined, y: '1' })).to.equal(cacheKey('a.b', { y: '1' }));
+      // The single-parameter shortcut spells keys exactly as the general path does.
+      for (const value of ['o-1', 'quo"te\\|', 7, true, null, ['x', 'y']]) {
+        expect(cacheKey('a.b', { id: value })).to.equal(`a.b|${JSON.stringify([['id', value]])}`);
+      }
+      expect(cacheKey('a.b', { id: undefined })).to.equal('a.b|[]');
       expect(() => cacheKey('A|b', {})).to.throw(TypeError);
       expect(() => cacheKey('', {})).to.throw(TypeError);
     });
