@@ -11,6 +11,7 @@ import { HealthReporter } from './rpc/health';
 import { createBustHandlers } from './rpc/bust-service';
 import { ReadPath } from './rpc/read-path';
 import { IngestService, withIngestDecoder } from './rpc/ingest-service';
+import { withReadSerializers } from './rpc/read-serializers';
 import { orderFlowServiceDefinition } from './rpc/proto';
 import { FillBuster } from './store/busts';
 import type { FlushHooks } from './store/change-set';
@@ -136,7 +137,7 @@ export class App {
       health: this.health,
       logger,
       maxMessageBytes: config.grpcMaxMessageBytes,
-      definition: withIngestDecoder(orderFlowServiceDefinition()),
+      definition: withReadSerializers(withIngestDecoder(orderFlowServiceDefinition())),
     });
     this.grpcPortValue = await this.server.start();
     await this.health.start();

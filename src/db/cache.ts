@@ -22,12 +22,29 @@ const OP_PATTERN = /^[a-z][a-z0-9_.]*$/;
  * collide, `"1"` and `1` differ, and `{a, b}` and `{b, a}` are one key.
  */
 export function cacheKey(op: string, params: Readonly<Record<string, CacheKeyParam>>): CacheKey {
-  if (!OP_PATTERN.test(op)) throw new TypeError(`cache operation names are lower-case dotted words, got ${JSON.stringify(op)}`);
-  const entries = Object.entries(params)
-    .filter(([, value]) => value !== undefined)
-    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  if (!checkedOps.has(op)) {
+    if (!OP_PATTERN.test(op)) throw new TypeError(`cache operation names are lower-case dotted words, got ${JSON.stringify(op)}`);
+    if (checkedOps.size < MAX_CHECKED_OPS) checkedOps.add(op);
+  }
+  const names = Object.keys(params);
+  if (names.length === 1) {
+    // The common single-parameter key (orders.get), spelled as JSON.stringify([[name, value]]) would.
+    const value = params[names[0]!];
+    return (value === undefined ? `${op}|[]` : `${op}|[[${JSON.stringify(names[0])},${JSON.stringify(value)}]]`) as CacheKey;
+  }
+  // The default sort orders by UTF-16 code units, as `<` does.
+  names.sort();
+  const entries: [string, CacheKeyParam][] = [];
+  for (const name of names) {
+    const value = params[name];
+    if (value !== undefined) entries.push([name, value]);
+  }
   return `${op}|${JSON.stringify(entries)}` as CacheKey;
 }
+
+/** Operation names already checked against OP_PATTERN (they are constants in the code: a handful). */
+const checkedOps = new Set<string>();
+const MAX_CHECKED_OPS = 1_000;
 
 /** One cacheable read: its key and the invalidation tags its value depends on. */
 export interface CacheItem {
@@ -70,6 +87,8 @@ interface Entry {
   tags: readonly string[];
   kind: string;
   bytes: number;
+  /** What a hit returns, built once at store time (a hit allocates nothing). */
+  hit: Cached<unknown>;
 }
 
 /** A running fetch, shared by every caller waiting for one of its keys. */
@@ -161,6 +180,19 @@ export class QueryCache {
     this.afterFetchHook = hook;
   }
 
+  /**
+   * The stored entry for `key`, counted as a hit, or undefined (then read
+   * through `get()`). Never waits and never fetches, so a hit needs no
+   * AbortSignal and no promise. The returned object is shared: do not modify it.
+   */
+  peek<V>(kind: string, key: CacheKey): Cached<V> | undefined {
+    if (this.stateValue === 'CLOSED') throw new ShuttingDownError('query cache');
+    const entry = this.lru?.get(key);
+    if (!entry) return undefined;
+    countHit(kind);
+    return entry.hit as Cached<V>;
+  }
+
   /** One read through the cache. Rejects with CancelledError when `signal` aborts first. */
   async get<V>(kind: string, item: CacheItem, fetch: (signal: AbortSignal) => Promise<V>, signal?: AbortSignal): Promise<Cached<V>> {
     const [result] = await this.getMany<V>(kind, [item], async (_items, fetchSignal) => [await fetch(fetchSignal)], signal);
@@ -191,8 +223,8 @@ export class QueryCache {
       firstAt.set(item.key, at);
       const entry = this.lru?.get(item.key);
       if (entry) {
-        results[at] = { value: entry.value as V, source: 'hit' };
-        cacheMetrics.hits.inc({ cache: kind });
+        results[at] = entry.hit as Cached<V>;
+        countHit(kind);
         return;
       }
       const running = this.inflight.get(item.key);
@@ -341,7 +373,7 @@ export class QueryCache {
   private store(kind: string, item: CacheItem, value: unknown): void {
     const lru = this.lru!;
     const bytes = Buffer.byteLength(JSON.stringify(value) ?? '') + ENTRY_OVERHEAD_BYTES;
-    lru.set(item.key, { value, tags: item.tags, kind, bytes });
+    lru.set(item.key, { value, tags: item.tags, kind, bytes, hit: Object.freeze({ value, source: 'hit' as const }) });
     // Indexed only after set(): set() disposes a replaced entry, which
     // unindexes the key; and an entry over the size bound is not stored.
     if (!lru.has(item.key)) return;
@@ -383,6 +415,15 @@ export class QueryCache {
     for (const flight of this.liveFlights) oldestStart = Math.min(oldestStart, flight.startSeq);
     for (const [tag, seq] of this.invalidatedAt) if (seq <= oldestStart) this.invalidatedAt.delete(tag);
   }
+}
+
+/** The hits counter of each cache kind, resolved once (labels() hashes its arguments on every call). */
+const hitCounters = new Map<string, { inc(): void }>();
+
+function countHit(kind: string): void {
+  let counter = hitCounters.get(kind);
+  if (!counter) hitCounters.set(kind, (counter = cacheMetrics.hits.labels(kind)));
+  counter.inc();
 }
 
 /** Resolves or rejects like `promise`, or rejects with CancelledError as soon as `signal` aborts. */

@@ -1,7 +1,6 @@
-import type * as grpc from '@grpc/grpc-js';
-import { SpanKind, SpanStatusCode, type Span } from '@opentelemetry/api';
-import { cacheKey, type CacheItem, type CacheSource, type QueryCache } from '../db/cache';
-import { CancelledError, InvalidArgumentError, NotFoundError } from '../errors';
+import type { Span } from '@opentelemetry/api';
+import { cacheKey, type Cached, type CacheItem, type CacheKey, type CacheSource, type QueryCache } from '../db/cache';
+import { InvalidArgumentError, NotFoundError } from '../errors';
 import type { FillRecord } from '../generated/orderflow/v1/FillRecord';
 import type { Order } from '../generated/orderflow/v1/Order';
 import type { OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
@@ -15,7 +14,6 @@ import type { FillCursor, FillFilter, FillRecordRow, FillStore } from '../store/
 import type { OrderCursor, OrderFilter, OrderState, OrderStore } from '../store/orders';
 import type { PositionState, PositionStore } from '../store/positions';
 import type { Logger } from '../telemetry/logger';
-import { getTracer } from '../telemetry/tracing';
 import type { PageTokenCodec, PageTokenFilters } from './page-token';
 import {
   checkTimeRange,
@@ -27,8 +25,9 @@ import {
   readStatusFilter,
   readTimeBound,
 } from './read-arguments';
-import { ORDERFLOW_SERVICE_NAME } from './proto';
-import { toGrpcStatus } from './status';
+import { unary, unaryCall } from './unary-call';
+
+export { unary } from './unary-call';
 
 /** The read RPCs this module implements. */
 export type QueryHandlers = Pick<OrderFlowHandlers, 'GetOrder' | 'BatchGetOrders' | 'ListOrders' | 'ListFills' | 'GetPosition'>;
@@ -55,15 +54,23 @@ const KIND = { order: 'order', orderList: 'order_list', fillList: 'fill_list', p
 export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers {
   const { cache, orders, fills, positions, pageTokens, logger } = options;
 
-  const orderItem = (orderId: string): CacheItem => ({ key: cacheKey('orders.get', { order_id: orderId }), tags: [orderTag(orderId)] });
+  const orderKey = (orderId: string): CacheKey => cacheKey('orders.get', { order_id: orderId });
+  const orderItem = (orderId: string): CacheItem => ({ key: orderKey(orderId), tags: [orderTag(orderId)] });
+  // Order entries hold the frozen wire message, built once per fetch: a hit
+  // hands the same object to grpc-js, whose GetOrder serializer keeps its
+  // bytes (rpc/read-serializers.ts). Invalidating the entry drops both.
+  const fetchOrders = async (ids: readonly string[], signal: AbortSignal): Promise<(Readonly<Order> | null)[]> =>
+    (await orders.getOrders(ids, signal)).map((o) => (o ? Object.freeze(toOrder(o)) : null));
 
   return {
-    GetOrder: unary('GetOrder', logger, async (req, signal, span) => {
+    GetOrder: unaryCall('GetOrder', logger, (req, scope) => {
       const orderId = readId('order_id', req.order_id, MAX_ID_CHARS, true)!;
-      const result = await cache.get(KIND.order, orderItem(orderId), async (s) => (await orders.getOrders([orderId], s))[0]!, signal);
-      recordCache(span, [result.source]);
-      if (!result.value) throw new NotFoundError('order', orderId);
-      return toOrder(result.value);
+      // A stored entry answers at once: no promise, no cancellation scope, no span context switch.
+      const hit = cache.peek<Readonly<Order> | null>(KIND.order, orderKey(orderId));
+      if (hit) return answerOrder(scope.span, hit, orderId);
+      return scope.inSpan(() =>
+        cache.get(KIND.order, orderItem(orderId), async (s) => (await fetchOrders([orderId], s))[0]!, scope.signal).then((result) => answerOrder(scope.span, result, orderId)),
+      );
     }),
 
     BatchGetOrders: unary('BatchGetOrders', logger, async (req, signal, span) => {
@@ -72,7 +79,7 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       const results = await cache.getMany(
         KIND.order,
         ids.map(orderItem),
-        (items, s) => orders.getOrders(items.map((item) => idByKey.get(item.key)!), s),
+        (items, s) => fetchOrders(items.map((item) => idByKey.get(item.key)!), s),
         signal,
       );
       recordCache(
@@ -81,7 +88,7 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       );
       const found: Order[] = [];
       const missing: string[] = [];
-      results.forEach((r, i) => (r.value ? found.push(toOrder(r.value)) : missing.push(ids[i]!)));
+      results.forEach((r, i) => (r.value ? found.push(r.value) : missing.push(ids[i]!)));
       return { orders: found, missing };
     }),
 
@@ -179,8 +186,27 @@ function cursorBigInt(value: string): bigint {
   return BigInt(value);
 }
 
+/** GetOrder's answer from a cache result: the order, or NOT_FOUND (a cached "not found" too). */
+function answerOrder(span: Span, result: Cached<Readonly<Order> | null>, orderId: string): Order {
+  recordCache(span, [result.source]);
+  if (!result.value) throw new NotFoundError('order', orderId);
+  return result.value;
+}
+
 /** Span attributes of how the cache answered: `orderflow.cache.hit` (all hits) and counts per source. */
 function recordCache(span: Span, sources: readonly CacheSource[]): void {
+  if (!span.isRecording()) return;
+  if (sources.length === 1) {
+    // One read (GetOrder, lists, GetPosition): the counts follow from its source.
+    const source = sources[0]!;
+    span.setAttributes({
+      'orderflow.cache.hit': source === 'hit',
+      'orderflow.cache.hits': source === 'hit' ? 1 : 0,
+      'orderflow.cache.misses': source === 'miss' ? 1 : 0,
+      'orderflow.cache.coalesced': source === 'coalesced' ? 1 : 0,
+    });
+    return;
+  }
   const count = (source: CacheSource) => sources.filter((s) => s === source).length;
   span.setAttributes({
     'orderflow.cache.hit': sources.length > 0 && sources.every((s) => s === 'hit'),
@@ -188,43 +214,6 @@ function recordCache(span: Span, sources: readonly CacheSource[]): void {
     'orderflow.cache.misses': count('miss'),
     'orderflow.cache.coalesced': count('coalesced'),
   });
-}
-
-/**
- * A unary handler with a server span, an AbortSignal that fires on the
- * call's cancel or deadline, and errors mapped by toGrpcStatus only.
- */
-export function unary<Req, Res>(method: string, logger: Logger, fn: (req: Req, signal: AbortSignal, span: Span) => Promise<Res>): grpc.handleUnaryCall<Req, Res> {
-  return (call, callback) => {
-    const controller = new AbortController();
-    const onCancelled = () => controller.abort(new CancelledError());
-    call.on('cancelled', onCancelled);
-    // grpc-js answers DEADLINE_EXCEEDED by itself at the deadline; stop our work then too.
-    const deadline = call.getDeadline();
-    const deadlineMs = deadline instanceof Date ? deadline.getTime() : Number(deadline);
-    const timer = Number.isFinite(deadlineMs) ? setTimeout(onCancelled, Math.max(0, deadlineMs - Date.now())) : undefined;
-    timer?.unref();
-    getTracer().startActiveSpan(
-      `${ORDERFLOW_SERVICE_NAME}/${method}`,
-      { kind: SpanKind.SERVER, attributes: { 'rpc.system': 'grpc', 'rpc.service': ORDERFLOW_SERVICE_NAME, 'rpc.method': method } },
-      async (span) => {
-        try {
-          const response = await fn(call.request, controller.signal, span);
-          span.setAttribute('rpc.grpc.status_code', 0);
-          callback(null, response);
-        } catch (err) {
-          const status = toGrpcStatus(err, logger);
-          span.setAttribute('rpc.grpc.status_code', status.code);
-          span.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
-          callback(status as grpc.ServerErrorResponse);
-        } finally {
-          clearTimeout(timer);
-          call.removeListener('cancelled', onCancelled);
-          span.end();
-        }
-      },
-    );
-  };
 }
 
 function toOrder(o: OrderState): Order {

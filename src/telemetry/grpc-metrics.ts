@@ -38,15 +38,32 @@ const CODE_NAMES: readonly string[] = Object.keys(GrpcStatus)
     return names;
   }, []);
 
-/** `/orderflow.v1.OrderFlow/GetOrder` → `GetOrder`, computed once per path. */
-const methodNames = new Map<string, string>();
-function methodName(path: string): string {
-  let name = methodNames.get(path);
-  if (name === undefined) {
-    name = path.slice(path.lastIndexOf('/') + 1);
-    methodNames.set(path, name);
+/** One method's metric children, resolved once: prom-client's labels() builds a new child on every call. */
+interface MethodMetrics {
+  readonly name: string;
+  readonly started: { inc(): void };
+  readonly handling: { observe(value: number): void };
+  /** handled_total children by status code number. */
+  readonly handled: Array<{ inc(): void } | undefined>;
+}
+
+/** `/orderflow.v1.OrderFlow/GetOrder` → its metrics (method label `GetOrder`), resolved once per path. */
+const methodMetrics = new Map<string, MethodMetrics>();
+function metricsOf(path: string): MethodMetrics {
+  let metrics = methodMetrics.get(path);
+  if (metrics === undefined) {
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    metrics = { name, started: startedTotal.labels(name), handling: handlingSeconds.labels(name), handled: [] };
+    methodMetrics.set(path, metrics);
   }
-  return name;
+  return metrics;
+}
+
+/** Counts one ended call of `metrics` with status `code`. */
+function countHandled(metrics: MethodMetrics, code: number): void {
+  let child = metrics.handled[code];
+  if (child === undefined) child = metrics.handled[code] = handledTotal.labels(metrics.name, CODE_NAMES[code] ?? 'UNKNOWN');
+  child.inc();
 }
 
 /**
@@ -101,7 +118,7 @@ function http2StreamOf(call: unknown): Http2StreamState | undefined {
  * shows whether the status went out or the client had reset the stream first.
  */
 export const grpcMetricsInterceptor: ServerInterceptor = (descriptor, call) => {
-  const method = methodName(descriptor.path);
+  const metrics = metricsOf(descriptor.path);
   const startedAt = performance.now();
   const http2Stream = http2StreamOf(call);
   let finished = false;
@@ -110,11 +127,11 @@ export const grpcMetricsInterceptor: ServerInterceptor = (descriptor, call) => {
     // grpc-js reports a cancel after every status too; count each call once.
     if (finished) return;
     finished = true;
-    handledTotal.labels(method, CODE_NAMES[code] ?? 'UNKNOWN').inc();
-    handlingSeconds.labels(method).observe((performance.now() - startedAt) / 1_000);
+    countHandled(metrics, code);
+    metrics.handling.observe((performance.now() - startedAt) / 1_000);
   };
   const clientGone = (): number => (deadlinePassed(call.getDeadline()) ? GrpcStatus.DEADLINE_EXCEEDED : GrpcStatus.CANCELLED);
-  startedTotal.labels(method).inc();
+  metrics.started.inc();
   return new ServerInterceptingCall(call, {
     start: (next) =>
       next({

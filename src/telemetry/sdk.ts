@@ -17,7 +17,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { OtelConfig } from '../config';
 import type { Logger } from './logger';
-import { registerTracingShutdown } from './tracing';
+import { registerTracingShutdown, SELF_TRACED_GRPC_METHODS } from './tracing';
 
 /**
  * gRPC methods that get no server span: health probes and reflection arrive
@@ -49,7 +49,8 @@ export function startTracing(config: OtelConfig, logger: Logger): void {
 
   // Constructing the instrumentation hooks require() now, so the gRPC
   // metadata built below for the OTLP/gRPC exporter already loads a patched grpc-js.
-  const grpcInstrumentation = new GrpcInstrumentation({ ignoreGrpcMethods: UNTRACED_GRPC_METHODS });
+  // The unary read and bust RPCs make their own SERVER span (one per call, with the cache attributes on it).
+  const grpcInstrumentation = new GrpcInstrumentation({ ignoreGrpcMethods: [...UNTRACED_GRPC_METHODS, ...SELF_TRACED_GRPC_METHODS] });
 
   const spanProcessors: SpanProcessor[] = config.tracesExporters.map(
     (name) => new BatchSpanProcessor({ exporter: name === 'console' ? new ConsoleSpanExporter() : createOtlpExporter(config), ...batchOptions(config) }),

@@ -3,7 +3,7 @@ import type { OrderFlowClient } from '../../../src/generated/orderflow/v1/OrderF
 import { loadOrderflowProto } from '../../../src/rpc/proto';
 import type { BenchPlan } from './args';
 import type { ChildServer } from './child';
-import { runClosedLoop, runOpenLoop, type LoadResult } from './load';
+import { runClosedLoop, runOpenLoop, sleep, type LoadResult } from './load';
 import { processTreeCpuMicros } from './proc-stats';
 import { fmt, progress } from './progress';
 import type { FigureCollector } from './results';
@@ -63,6 +63,33 @@ export function defineUnaryFigures(figures: FigureCollector, prefix: string, tit
     const label = `${title}: ${f.label.replace('the offered rate', `${fmt(plan.readOpenRate)} calls/s`)}${f.suffix === 'calls_per_sec' || f.suffix.includes('closed') ? ` (${plan.readConcurrency} in flight)` : ''}`;
     figures.define({ id: `${prefix}.${f.suffix}`, label, unit: f.unit, better: f.better, ratioTo: floorPrefix && !['pg_cpu_us_per_call', 'client_cpu_us_per_call', 'open_failed_pct'].includes(f.suffix) ? `${floorPrefix}.${f.suffix}` : undefined });
   }
+}
+
+/** Longest wait for the service and PostgreSQL to go quiet before a workload, ms. */
+const SETTLE_MAX_MS = 30_000;
+/** Window over which quiet is judged, ms. */
+const SETTLE_WINDOW_MS = 500;
+/** Quiet: each of the service and the PostgreSQL tree used under this share of one core in a window. */
+const QUIET_CPU_SHARE = 0.05;
+
+/**
+ * Waits (at most SETTLE_MAX_MS) until the service and PostgreSQL are quiet,
+ * so a measurement does not pay for work left by the one before it: an
+ * overloaded open loop leaves calls queued for a pool connection until their
+ * deadline, and seeding leaves autovacuum running. Only our own processes
+ * count (the machine may be shared). Resolves with the ms waited.
+ */
+export async function waitQuiet(server: ChildServer, postmasterPid: number | undefined): Promise<number> {
+  const start = performance.now();
+  const limitMicros = SETTLE_WINDOW_MS * 1_000 * QUIET_CPU_SHARE;
+  const pgCpu = () => (postmasterPid === undefined ? 0 : processTreeCpuMicros(postmasterPid));
+  while (performance.now() - start < SETTLE_MAX_MS) {
+    const server0 = server.cpuMicros();
+    const pg0 = pgCpu();
+    await sleep(SETTLE_WINDOW_MS);
+    if (server.cpuMicros() - server0 < limitMicros && pgCpu() - pg0 < limitMicros) break;
+  }
+  return performance.now() - start;
 }
 
 /** One closed-loop plus one open-loop measurement of a unary workload against `server`. */

@@ -7,7 +7,7 @@ import { BENCH_SYMBOLS, generateSeedOrders, type SeedOrder } from '../lib/rows';
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { LatencyRecorder } from '../lib/stats';
 import { ScenarioUnavailableError } from '../lib/unavailable';
-import { addUnaryRun, callUnary, defineUnaryFigures, measureUnary, orderFlowStub, probeUnary, reportUnary } from '../lib/unary-bench';
+import { addUnaryRun, callUnary, defineUnaryFigures, measureUnary, orderFlowStub, probeUnary, reportUnary, waitQuiet } from '../lib/unary-bench';
 import { FLOOR_PREFIX } from './floor';
 import { withFreshService } from './orderflow-ingest';
 
@@ -74,9 +74,11 @@ export const readsScenario: Scenario = {
         const merged = new Map(workloads.map((w) => [w.prefix, new LatencyRecorder()]));
         for (let run = 1; run <= options.runs; run++) {
           for (const w of workloads) {
+            // Quiet first (the previous workload's abandoned calls, autovacuum after seeding), then warm.
+            const settledMs = await waitQuiet(server, ctx.postmasterPid);
             await w.prepare?.();
             const m = await measureUnary(server, ctx.postmasterPid, plan, w.call);
-            runs.push({ run, workload: w.prefix, ...addUnaryRun(figures, w.prefix, m, true) });
+            runs.push({ run, workload: w.prefix, settledMs, ...addUnaryRun(figures, w.prefix, m, true) });
             merged.get(w.prefix)!.merge(m.open.latency);
             reportUnary('reads', w.title, run, options.runs, m);
           }
@@ -88,6 +90,7 @@ export const readsScenario: Scenario = {
         const notes = [
           `Seeded through Ingest: ${fmt(orders.length)} orders (one NEW event each) over ${SEED_ACCOUNTS} accounts with ${fmt(seeded.events - orders.length)} fills; one service process for all read runs (its cache stays warm for the hot set).`,
           `Hit: GetOrder over ${fmt(HOT_ORDERS)} orders, all read again right before each hit measurement (so no entry reaches its TTL inside it). Miss: each call reads an order id never read before.`,
+          'Each workload starts once the service and PostgreSQL have been quiet (< 5% of a core each over 0.5 s, waiting at most 30 s; `settledMs` in the raw runs), so no measurement pays for calls an earlier overloaded one left queued, or for autovacuum after seeding.',
           `Closed loop: ${plan.readConcurrency} calls in flight on one connection; server CPU = the service process, PostgreSQL CPU = postmaster and children. Open loop: ${fmt(plan.readOpenRate)} calls/s offered, latency from intended send time.`,
         ];
         if (missWrapped) notes.push('WARNING: the miss pool ran out and wrapped, so some "miss" calls may have been cache hits; raise readSeedOrders.');

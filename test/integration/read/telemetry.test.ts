@@ -44,7 +44,7 @@ describe('read path telemetry (integration)', function () {
     await ok(h.client, 'GetOrder', { order_id: 'tel-1' });
     await ok(h.client, 'GetOrder', { order_id: 'tel-1' });
     const spans = exporter.getFinishedSpans();
-    const rpcSpans = spans.filter((s) => s.name === 'orderflow.v1.OrderFlow/GetOrder');
+    const rpcSpans = spans.filter((s) => s.name === 'grpc.orderflow.v1.OrderFlow/GetOrder');
     expect(rpcSpans).to.have.length(2);
     const [miss, hit] = rpcSpans;
     expect(miss!.attributes['orderflow.cache.hit']).to.equal(false);

@@ -112,6 +112,29 @@ describe('traces over OTLP/HTTP from the real service process (integration)', fu
     expect(span!.parentSpanId).to.equal(ctx.spanId);
   });
 
+  it('gives a read call ONE server span that carries how the cache answered: a miss has the fetch beneath it, a hit nothing', async () => {
+    const miss = newTraceparent();
+    const hit = newTraceparent();
+    // An unknown id: the miss caches "not found", so the second call is a hit (NOT_FOUND both times).
+    expect(await getOrder(client, 'o-otlp-once', metadataWith(miss.header))).to.equal(grpc.status.NOT_FOUND);
+    expect(await getOrder(client, 'o-otlp-once', metadataWith(hit.header))).to.equal(grpc.status.NOT_FOUND);
+    const [missSpan] = await receiver.waitFor((s) => s.traceId === miss.traceId && s.name === GET_ORDER_SPAN, 10_000);
+    const [hitSpan] = await receiver.waitFor((s) => s.traceId === hit.traceId && s.name === GET_ORDER_SPAN, 10_000);
+    await receiver.waitFor((s) => s.traceId === miss.traceId && s.name === 'cache.fetch order', 10_000);
+    // Spans of one call are exported together; give stragglers one more batch delay anyway.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const inTrace = (traceId: string) => receiver.spans.filter((s) => s.traceId === traceId);
+    for (const traceId of [miss.traceId, hit.traceId]) {
+      expect(inTrace(traceId).filter((s) => s.kind === OTLP_SPAN_KIND.SERVER).map((s) => s.name), 'one SERVER span per call').to.deep.equal([GET_ORDER_SPAN]);
+    }
+    expect(missSpan!.attributes).to.include({ 'orderflow.cache.hit': false, 'rpc.method': 'GetOrder' });
+    expect(String(missSpan!.attributes['orderflow.cache.misses'])).to.equal('1');
+    expect(inTrace(miss.traceId).find((s) => s.name === 'cache.fetch order')?.parentSpanId).to.equal(missSpan!.spanId);
+    expect(hitSpan!.attributes).to.include({ 'orderflow.cache.hit': true });
+    expect(hitSpan!.parentSpanId).to.equal(hit.spanId);
+    expect(inTrace(hit.traceId).map((s) => s.name), 'a hit runs no fetch and no query').to.deep.equal([GET_ORDER_SPAN]);
+  });
+
   it('starts a new trace (a root span) when the client sends no traceparent', async () => {
     const before = new Set(receiver.spans.map((s) => s.spanId));
     await getOrder(client, 'o-otlp-3', new grpc.Metadata());

@@ -59,6 +59,11 @@ describe('db/cache', () => {
 
     it('leaves out undefined parameters and rejects malformed operation names', () => {
       expect(cacheKey('a.b', { x: undefined, y: '1' })).to.equal(cacheKey('a.b', { y: '1' }));
+      // The single-parameter shortcut spells keys exactly as the general path does.
+      for (const value of ['o-1', 'quo"te\\|', 7, true, null, ['x', 'y']]) {
+        expect(cacheKey('a.b', { id: value })).to.equal(`a.b|${JSON.stringify([['id', value]])}`);
+      }
+      expect(cacheKey('a.b', { id: undefined })).to.equal('a.b|[]');
       expect(() => cacheKey('A|b', {})).to.throw(TypeError);
       expect(() => cacheKey('', {})).to.throw(TypeError);
     });
@@ -76,6 +81,36 @@ describe('db/cache', () => {
     expect(fetches).to.equal(1);
     expect(cache.size).to.equal(1);
     expect(cache.bytes).to.be.greaterThan(0);
+  });
+
+  describe('peek (the synchronous hit path)', () => {
+    it('answers a stored entry (null included) as a counted hit, and nothing else', async () => {
+      newCache();
+      const hits = () => counterValue(cacheMetrics.hits, { cache: 'peek' });
+      const before = await hits();
+      expect(cache.peek('peek', item('p').key), 'nothing stored yet').to.equal(undefined);
+      expect(await hits(), 'a peek that finds nothing is not a hit').to.equal(before);
+      await cache.get('peek', item('p'), async () => ({ qty: '5' }));
+      await cache.get('peek', item('n'), async () => null);
+      expect(cache.peek('peek', item('p').key)).to.deep.equal({ value: { qty: '5' }, source: 'hit' });
+      expect(cache.peek('peek', item('n').key), 'a cached "not found" is a hit too').to.deep.equal({ value: null, source: 'hit' });
+      expect(await hits()).to.equal(before + 2);
+    });
+
+    it('finds nothing once the entry is invalidated, expired or the cache suspended, and throws once closed', async () => {
+      newCache({ ttlMs: 50 });
+      await cache.get('peek', item('i', ['tag:i']), async () => 'old');
+      cache.invalidate(['tag:i'], 'local');
+      expect(cache.peek('peek', item('i').key), 'invalidated').to.equal(undefined);
+      await cache.get('peek', item('t'), async () => 't');
+      await new Promise((resolve) => setTimeout(resolve, 80));
+      expect(cache.peek('peek', item('t').key), 'past its TTL').to.equal(undefined);
+      await cache.get('peek', item('s'), async () => 's');
+      cache.suspend();
+      expect(cache.peek('peek', item('s').key), 'suspended').to.equal(undefined);
+      await cache.close();
+      expect(() => cache.peek('peek', item('s').key)).to.throw(ShuttingDownError);
+    });
   });
 
   it('coalesces concurrent misses for one key into one fetch (single flight)', async () => {
