@@ -30,6 +30,14 @@ import type { Migration } from './migration';
  *     order_events (ts_ns)              +22% to +23%   ListOrders unfiltered, by time, by symbol alone
  *     order_events (account_id, ts_ns)  +50% to +78%   ListOrders by account
  *     both order_events indexes         +92% to +101%
+ *   Measured and not adopted (issue #9): fills_ts as a BRIN (int8_minmax_multi_ops,
+ *   pages_per_range 32, ListFills walking exact time windows down from the heap's
+ *   tail). COPY of the bench's 1,000,000 fills: PostgreSQL CPU per row 16.2 µs with
+ *   this B-tree, 13.6 µs with the BRIN (-16%), but summarizing the ranges costs
+ *   ~1.1 µs per row later (net ~-9%), while ListFills got 4-6x slower unfiltered
+ *   (7-11 ms vs 1.7-2.6 ms per page), 35x slower for a liquid symbol (74 vs 2.1 ms),
+ *   and every window rescans the ranges autovacuum has not summarized yet (up to a
+ *   minute of ingest; 160 ms per window with 100,000 such fills).
  *   Rejected: fills (account_id, ts_ns), +25% to +50%. ListFills by account
  *   alone instead merges the account's symbols on the 001 index
  *   (account_id, symbol, ts_ns) (store/fills.ts), at most page-size rows per
