@@ -57,7 +57,8 @@ export function decodeEvent(bytes: Buffer): Event__Output {
   return eventType().deserialize(bytes);
 }
 
-function varintLength(value: number): number {
+/** Bytes of `value` (a non-negative safe integer) as a protobuf varint. */
+export function varintLength(value: number): number {
   let n = 1;
   while (value >= 0x80) {
     value = Math.floor(value / 128);
@@ -66,7 +67,8 @@ function varintLength(value: number): number {
   return n;
 }
 
-function writeVarint(buffer: Buffer, offset: number, value: number): number {
+/** Writes `value` (a non-negative safe integer) as a protobuf varint at `offset`; returns the offset after it. */
+export function writeVarint(buffer: Buffer, offset: number, value: number): number {
   while (value >= 0x80) {
     buffer[offset++] = (value & 0x7f) | 0x80;
     value = Math.floor(value / 128);

@@ -3,6 +3,7 @@ import type { ChildServer } from './child';
 import { createIngestDriver, type IngestClientKind, type IngestDriver, type IngestEvent, type IngestStream } from './ingest-driver';
 import { runOpenLoop, sleep } from './load';
 import { processTreeCpuMicros } from './proc-stats';
+import { varintLength, writeVarint } from '../../../src/client/event-codec';
 import { encodeEvent } from '../../../src/ingest/wire-format';
 import { createFillGenerator, fillToEvent } from './rows';
 import type { LatencySummary } from './stats';
@@ -107,24 +108,6 @@ function encodeFillWithoutId(fill: Record<string, string | number>): Buffer {
   // Event = tag(3, LEN) varint(length) Fill; a bench fill is under 16 KiB, so the length takes one or two bytes.
   const header = event[1]! < 0x80 ? 2 : 3;
   return event.subarray(header);
-}
-
-function varintLength(value: number): number {
-  let n = 1;
-  while (value >= 0x80) {
-    value = Math.floor(value / 128);
-    n++;
-  }
-  return n;
-}
-
-function writeVarint(buf: Buffer, at: number, value: number): number {
-  while (value >= 0x80) {
-    buf[at++] = (value % 128) | 0x80;
-    value = Math.floor(value / 128);
-  }
-  buf[at++] = value;
-  return at;
 }
 
 /** Sends the next `size` events of `factory` on `stream`, encoded ahead when the driver takes that; returns the send result and last seq. */

@@ -5,32 +5,12 @@ import { createPool } from '../../../src/db/pool';
 import type { Pool } from '../../../src/db/types';
 import type { EventInput } from '../../../src/ingest/event';
 import { FlushWriter } from '../../../src/ingest/flush-writer';
-import type { AckOut, RejectOut, StreamSink } from '../../../src/ingest/ingest-stream';
 import { IngestPipeline } from '../../../src/ingest/pipeline';
 import { openSource } from '../../../src/store/sources';
 import { createLogger, silentLogger } from '../../../src/telemetry/logger';
 import { createTestDatabase, withClient, type TestDatabase } from '../../helpers/postgres';
+import { AckSink } from './ack-sink';
 import { StallProxy } from './stall-proxy';
-
-class AckSink implements StreamSink {
-  readonly acks: AckOut[] = [];
-  readonly rejects: RejectOut[] = [];
-  private waiters: { seq: number; resolve: () => void }[] = [];
-  sendReject(reject: RejectOut): void {
-    this.rejects.push(reject);
-  }
-  sendAck(ack: AckOut): void {
-    this.acks.push(ack);
-    this.waiters = this.waiters.filter((w) => (Number(ack.committed_seq) >= w.seq ? (w.resolve(), false) : true));
-  }
-  fenced(): void {}
-  pause(): void {}
-  resume(): void {}
-  acked(seq: number): Promise<void> {
-    if (this.acks.some((a) => Number(a.committed_seq) >= seq)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
-  }
-}
 
 const fills = (from: number, to: number, tag: string): EventInput[] =>
   Array.from({ length: to - from + 1 }, (_, i) => ({

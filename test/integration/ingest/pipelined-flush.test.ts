@@ -7,28 +7,11 @@ import type { BatchWindow } from '../../../src/ingest/batch-window';
 import type { EventInput } from '../../../src/ingest/event';
 import type { FlushOrder } from '../../../src/ingest/flush-order';
 import { FlushWriter, type BatchSink, type FlushOutcome } from '../../../src/ingest/flush-writer';
-import type { AckOut, StreamSink } from '../../../src/ingest/ingest-stream';
 import { IngestPipeline } from '../../../src/ingest/pipeline';
 import { openSource } from '../../../src/store/sources';
 import { createLogger, silentLogger } from '../../../src/telemetry/logger';
 import { createTestDatabase, withClient, type TestDatabase } from '../../helpers/postgres';
-
-class AckSink implements StreamSink {
-  readonly acks: AckOut[] = [];
-  private waiters: { seq: number; resolve: () => void }[] = [];
-  sendReject(): void {}
-  sendAck(ack: AckOut): void {
-    this.acks.push(ack);
-    this.waiters = this.waiters.filter((w) => (Number(ack.committed_seq) >= w.seq ? (w.resolve(), false) : true));
-  }
-  fenced(): void {}
-  pause(): void {}
-  resume(): void {}
-  acked(seq: number): Promise<void> {
-    if (this.acks.some((a) => Number(a.committed_seq) >= seq)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ seq, resolve }));
-  }
-}
+import { AckSink } from './ack-sink';
 
 /** Counts how many flushes were in flight at once, and which ones had a predecessor. */
 class ConcurrencyProbe implements BatchSink {
