@@ -297,13 +297,7 @@ export class FlushWriter implements BatchSink {
     const copyFirst = mode.copyFirst && !isolate && excluded.size === 0;
     const copyStarted = performance.now();
     if (copyFirst) {
-      for (const table of ['order_events', 'fills'] as const) {
-        const { rows } = window.table(table);
-        if (rows.rowCount === 0) continue;
-        await copyEventRows(tx, table, rows.allChunks());
-        state.rows += rows.rowCount;
-        state.bytes += rows.byteLength;
-      }
+      await this.copyWhole(tx, window, state);
       state.copyMs = performance.now() - copyStarted;
     }
     // Queue behind the flush before this one in PostgreSQL's lock queue rather than overtake it.
@@ -334,34 +328,14 @@ export class FlushWriter implements BatchSink {
       if (c.maxSeq !== '' && compareSeq(committedMark.get(c)!, c.prevSeq) < 0) throw new PredecessorPendingError(c.stream.sourceId);
     }
 
+    const earlierAttemptRows = writable.some((c) => c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0);
     if (copyFirst) {
-      const needsLocksFirst = outcome.fenced.size > 0 || writable.some((c) => c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0);
-      if (needsLocksFirst) throw new RedoInOrderError();
-    }
-    for (const table of copyFirst ? [] : (['order_events', 'fills'] as const)) {
-      const { rows, owners } = window.table(table);
-      if (rows.rowCount === 0) continue;
-      let needsFilter = excluded.size > 0;
-      for (const c of writable) if (c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0) needsFilter = true;
-      if (!needsFilter && !isolate) {
-        await copyEventRows(tx, table, rows.allChunks());
-        state.rows += rows.rowCount;
-        state.bytes += rows.byteLength;
-        continue;
-      }
-      const indices: number[] = [];
-      for (let i = 0; i < rows.rowCount; i++) {
-        const c = owners[i]!;
-        if (excluded.has(c)) continue;
-        const mark = committedMark.get(c)!;
-        if (c.minSeq !== '' && compareSeq(mark, c.minSeq) >= 0 && compareSeq(seqOfRow(rows.rowBytes(i)), mark) <= 0) continue;
-        indices.push(i);
-      }
-      if (indices.length === 0) continue;
-      if (isolate) await this.copyIsolating(tx, table, window, indices, outcome.refused);
-      else await copyEventRows(tx, table, rows.chunksFor(indices));
-      state.rows += indices.length;
-      for (const i of indices) state.bytes += rows.rowBytes(i).length + 1;
+      // Rows to leave out (fenced streams, rows an earlier attempt committed) need the locks' answer first.
+      if (outcome.fenced.size > 0 || earlierAttemptRows) throw new RedoInOrderError();
+    } else if (excluded.size === 0 && !earlierAttemptRows && !isolate) {
+      await this.copyWhole(tx, window, state);
+    } else {
+      await this.copyFiltered(tx, window, isolate, excluded, committedMark, outcome, state);
     }
     if (!copyFirst) state.copyMs = performance.now() - copyStarted;
 
@@ -388,6 +362,50 @@ export class FlushWriter implements BatchSink {
     if (this.options.hooks.beforeCommit) await this.options.hooks.beforeCommit(tx, window.changeSet());
     state.outcome = outcome;
     return outcome;
+  }
+
+  /** COPYs every row of the window. */
+  private async copyWhole(tx: Transaction, window: BatchWindow, state: AttemptState): Promise<void> {
+    for (const table of ['order_events', 'fills'] as const) {
+      const { rows } = window.table(table);
+      if (rows.rowCount === 0) continue;
+      await copyEventRows(tx, table, rows.allChunks());
+      state.rows += rows.rowCount;
+      state.bytes += rows.byteLength;
+    }
+  }
+
+  /**
+   * COPYs the window without the rows of excluded (fenced) contributions and
+   * without rows at or below their source's committed mark (an earlier
+   * attempt of this flush committed them); bisecting when isolating.
+   */
+  private async copyFiltered(
+    tx: Transaction,
+    window: BatchWindow,
+    isolate: boolean,
+    excluded: ReadonlySet<Contribution>,
+    committedMark: ReadonlyMap<Contribution, string>,
+    outcome: FlushOutcome,
+    state: AttemptState,
+  ): Promise<void> {
+    for (const table of ['order_events', 'fills'] as const) {
+      const { rows, owners } = window.table(table);
+      if (rows.rowCount === 0) continue;
+      const indices: number[] = [];
+      for (let i = 0; i < rows.rowCount; i++) {
+        const c = owners[i]!;
+        if (excluded.has(c)) continue;
+        const mark = committedMark.get(c)!;
+        if (c.minSeq !== '' && compareSeq(mark, c.minSeq) >= 0 && compareSeq(seqOfRow(rows.rowBytes(i)), mark) <= 0) continue;
+        indices.push(i);
+      }
+      if (indices.length === 0) continue;
+      if (isolate) await this.copyIsolating(tx, table, window, indices, outcome.refused);
+      else await copyEventRows(tx, table, rows.chunksFor(indices));
+      state.rows += indices.length;
+      for (const i of indices) state.bytes += rows.rowBytes(i).length + 1;
+    }
   }
 
   /**

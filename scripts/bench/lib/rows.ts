@@ -1,3 +1,5 @@
+import type { FillFields } from '../../../src/store/events';
+
 /**
  * Deterministic generators of realistic order flow (seeded PRNG): the same
  * seed gives the same rows in every scenario, so the limit, the alternatives
@@ -17,22 +19,10 @@ export function createRandom(seed: number): () => number {
 }
 
 /** One fill as a row of the `fills` table; every value a string except `side`. */
-export interface FillRow {
+export interface FillRow extends FillFields {
   source_id: string;
   /** Per-source sequence number (decimal string). */
   seq: string;
-  fill_id: string;
-  order_id: string;
-  account_id: string;
-  symbol: string;
-  /** 1 = buy, 2 = sell (proto Side numbers, stored as smallint). */
-  side: number;
-  price: string;
-  qty: string;
-  /** Nanoseconds since the epoch (decimal string; exceeds 2^53). */
-  ts_ns: string;
-  fee: string;
-  venue: string;
 }
 
 /** Columns of a FillRow in COPY / INSERT order. */
