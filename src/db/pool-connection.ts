@@ -245,6 +245,7 @@ export class PoolConnection {
     } else {
       this.op = options.op;
       table = options.table;
+      if (options.recordedSql !== undefined) sql = options.recordedSql;
       if (options.timeoutMs !== undefined) timeoutMs = options.timeoutMs;
       if (options.signal !== undefined) signal = fallbackSignal === undefined ? options.signal : AbortSignal.any([options.signal, fallbackSignal]);
     }

@@ -16,6 +16,12 @@ export interface QueryOptions {
   timeoutMs?: number;
   /** Table the query mainly touches (span attribute `db.collection.name`). */
   table?: string;
+  /**
+   * The text spans and the slow-query log record instead of the SQL, for a
+   * statement that carries values inline (a multi-statement simple query
+   * cannot take parameters): values are never recorded.
+   */
+  recordedSql?: string;
 }
 
 /** Anything that runs a query: the pool, a connection, a transaction. */

@@ -9,7 +9,7 @@ import { RejectCode } from '../generated/orderflow/v1/RejectCode';
 import type { FlushHooks } from '../store/change-set';
 import { copyEventRows, decodeEventRow, seqOfRow, type EventTable } from '../store/events';
 import { insertQuarantine, type QuarantineRow } from '../store/quarantine';
-import { advanceSources, lockSources, terminateStaleBackend, transactionStatus } from '../store/sources';
+import { beginIdentified, lockSources, SEAL_AND_COMMIT_RECORDED_SQL, SEAL_REFUSED_SQLSTATE, sealAndCommitSql, terminateStaleBackend, transactionStatus, type SourceSeal } from '../store/sources';
 import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
 import type { BatchWindow, Contribution, PendingReject } from './batch-window';
@@ -55,10 +55,9 @@ const MAX_SPAN_LINKS = 64;
 
 /** Where one attempt got to; decides what the next attempt must clean up. */
 interface AttemptState {
-  /** Transaction id and backend, known once the sources are locked. */
+  /** Transaction id and backend, known from BEGIN. */
   xid?: string;
   backendPid?: number;
-  backendStart?: string;
   /** Set when the callback finished: COMMIT was sent, its outcome may be unknown. */
   commitSentAtMs?: number;
   outcome?: FlushOutcome;
@@ -105,10 +104,11 @@ interface AttemptMode {
 }
 
 /**
- * Writes a batch window in one transaction: COPY each table, lock the
- * sources (fencing and high-water marks), quarantine rejects, advance the
- * marks, run the beforeCommit hook, COMMIT. A retry locks the sources before
- * its COPY, so rows an earlier attempt may have committed are left out.
+ * Writes a batch window in one transaction: BEGIN, COPY each table,
+ * quarantine rejects, then seal and COMMIT in one message (lock the sources,
+ * check fencing and high-water marks, advance the marks, NOTIFY; migration
+ * 005). A retry locks the sources before its COPY, so rows an earlier
+ * attempt may have committed are left out.
  * Retries every failure with capped, jittered backoff until it commits or
  * the pipeline shuts down. A COPY that fails on a data error is redone with
  * the rows bisected under savepoints until the refused rows are found; they
@@ -136,7 +136,7 @@ export class FlushWriter implements BatchSink {
       try {
         if (stranded?.backendPid) {
           // A stalled connection's backend may still hold the source locks; end it.
-          const ended = await terminateStaleBackend(pool, stranded.backendPid, stranded.backendStart ?? '');
+          const ended = await terminateStaleBackend(pool, stranded.backendPid, stranded.xid ?? '0');
           if (ended) logger.warn({ pid: stranded.backendPid, window: window.id }, 'terminated the backend of a failed flush');
           stranded = undefined;
         }
@@ -167,6 +167,12 @@ export class FlushWriter implements BatchSink {
           if (attemptErr instanceof PredecessorPendingError && predecessor && !predecessor.isDone) {
             // Rolled back behind a flush that failed after locking; it retries, this one follows it.
             await untilDoneOrAborted(predecessor.done, signal);
+            continue;
+          }
+          if (isSealRefusal(attemptErr)) {
+            // The sources were not as the COPY-first attempt expected: an earlier window has not
+            // committed (follow its retry) or a newer stream fenced one. Redo with the locks first.
+            if (predecessor && !predecessor.isDone) await untilDoneOrAborted(predecessor.done, signal);
             continue;
           }
           if (!isolate && isDataError(attemptErr)) {
@@ -226,10 +232,10 @@ export class FlushWriter implements BatchSink {
       ingestMetrics.flushDuration.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
       return outcome;
     } catch (err) {
-      if (err instanceof RedoInOrderError || err instanceof PredecessorPendingError) {
+      if (err instanceof RedoInOrderError || err instanceof PredecessorPendingError || isSealRefusal(err)) {
         // Not a failure: the attempt rolled back to be redone in order.
-        span.setAttribute('ingest.outcome', err instanceof RedoInOrderError ? 'redo_locked_first' : 'behind_predecessor');
-        span.addEvent('rollback', { 'exception.message': err.message });
+        span.setAttribute('ingest.outcome', err instanceof PredecessorPendingError ? 'behind_predecessor' : 'redo_locked_first');
+        span.addEvent('rollback', { 'exception.message': (err as Error).message });
         throw err;
       }
       span.setAttribute(
@@ -253,29 +259,38 @@ export class FlushWriter implements BatchSink {
    * BEGIN … COMMIT on a connection of our own rather than withTransaction:
    * the writer must know whether COMMIT was sent (its outcome may then be
    * unknown), and must destroy a connection that failed in transit (timed
-   * out or broken) instead of handing it back to the pool.
+   * out or broken) instead of handing it back to the pool. Three round trips
+   * when nothing goes wrong: BEGIN (with the transaction's id), the COPY,
+   * and the seal with COMMIT (migration 005).
    */
   private async transaction(window: BatchWindow, mode: AttemptMode, state: AttemptState, order: FlushOrder | undefined): Promise<FlushOutcome> {
     const conn = await this.options.pool.acquire();
     let destroyWith: Error | undefined;
     try {
-      await conn.query({ op: 'ingest.flush.begin' }, 'BEGIN');
-      let outcome: FlushOutcome;
+      Object.assign(state, await beginIdentified(conn));
       try {
-        outcome = await this.writeInTransaction(new ConnectionTransaction(conn), window, mode, state, order);
+        const tx = new ConnectionTransaction(conn);
+        const { outcome, seals } = await this.writeInTransaction(tx, window, mode, state, order);
+        const { hooks } = this.options;
+        const changes = window.changeSet();
+        if (hooks.beforeCommit && !hooks.notification) await hooks.beforeCommit(tx, changes);
+        const sql = sealAndCommitSql(seals, hooks.notification?.(changes));
+        state.outcome = outcome;
+        state.commitSentAtMs = performance.now();
+        await conn.query({ op: 'ingest.flush.commit', recordedSql: SEAL_AND_COMMIT_RECORDED_SQL }, sql);
+        order?.ticket.markLocked();
+        return outcome;
       } catch (err) {
         if (isTransportFailure(err)) {
           destroyWith = err as Error;
         } else {
+          // Also after the seal raised (its COMMIT was skipped); after a failed COMMIT it only warns.
           await conn.query({ op: 'ingest.flush.rollback' }, 'ROLLBACK').catch((rollbackErr: unknown) => {
             destroyWith = rollbackErr as Error;
           });
         }
         throw err;
       }
-      state.commitSentAtMs = performance.now();
-      await conn.query({ op: 'ingest.flush.commit' }, 'COMMIT');
-      return outcome;
     } catch (err) {
       if (!destroyWith && isTransportFailure(err)) destroyWith = err as Error;
       throw err;
@@ -284,7 +299,21 @@ export class FlushWriter implements BatchSink {
     }
   }
 
-  private async writeInTransaction(tx: Transaction, window: BatchWindow, mode: AttemptMode, state: AttemptState, order: FlushOrder | undefined): Promise<FlushOutcome> {
+  /**
+   * Everything of the flush before its commit: the COPY, the rejects into
+   * quarantine, and what the seal must find and set per source. A COPY-first
+   * attempt decides without the locks, expecting each source's mark to be
+   * the last seq before this window; the seal checks that, and when it does
+   * not hold the flush is redone locks first, where the decisions are made
+   * on what the locks return.
+   */
+  private async writeInTransaction(
+    tx: Transaction,
+    window: BatchWindow,
+    mode: AttemptMode,
+    state: AttemptState,
+    order: FlushOrder | undefined,
+  ): Promise<{ outcome: FlushOutcome; seals: SourceSeal[] }> {
     const { isolate } = mode;
     const outcome: FlushOutcome = { committed: true, fenced: new Set(), refused: new Map() };
     // Fenced here (a newer Hello on this instance): their events are dropped, never committed.
@@ -294,27 +323,31 @@ export class FlushWriter implements BatchSink {
       if (c.stream.state === 'FENCED') excluded.add(c);
       else active.push(c);
     }
-    const copyFirst = mode.copyFirst && !isolate && excluded.size === 0;
     const copyStarted = performance.now();
-    if (copyFirst) {
+    const predecessor = order?.predecessor;
+    if (mode.copyFirst && !isolate && excluded.size === 0) {
       await this.copyWhole(tx, window, state);
       state.copyMs = performance.now() - copyStarted;
+      const expected = new Map<Contribution, string>();
+      for (const c of active) expected.set(c, c.prevSeq);
+      const seals = sealsOf(active, expected, (c) => c.stream.epoch);
+      await insertQuarantine(tx, quarantineRows(active, expected, outcome));
+      // Seal behind the flush before this one: it must have committed for the marks to match.
+      if (predecessor && !predecessor.isLocked) await predecessor.locked;
+      return { outcome, seals };
     }
+
     // Queue behind the flush before this one in PostgreSQL's lock queue rather than overtake it.
-    const predecessor = order?.predecessor;
     if (predecessor && !predecessor.isLocked) await predecessor.locked;
     const locked = await lockSources(tx, [...new Set(active.map((c) => c.stream.sourceId))]);
     order?.ticket.markLocked();
-    state.xid = locked.xid;
-    state.backendPid = locked.backendPid;
-    state.backendStart = locked.backendStart;
 
     // Fencing across instances: the source's epoch moved on, so a newer stream owns it.
     // Seqs at or below the committed mark were written by an earlier attempt of this very flush.
     const committedMark = new Map<Contribution, string>();
     const writable: Contribution[] = [];
     for (const c of active) {
-      const source = locked.sources.get(c.stream.sourceId);
+      const source = locked.get(c.stream.sourceId);
       if (!source || source.epoch !== c.stream.epoch) {
         outcome.fenced.add(c);
         excluded.add(c);
@@ -329,39 +362,14 @@ export class FlushWriter implements BatchSink {
     }
 
     const earlierAttemptRows = writable.some((c) => c.minSeq !== '' && compareSeq(committedMark.get(c)!, c.minSeq) >= 0);
-    if (copyFirst) {
-      // Rows to leave out (fenced streams, rows an earlier attempt committed) need the locks' answer first.
-      if (outcome.fenced.size > 0 || earlierAttemptRows) throw new RedoInOrderError();
-    } else if (excluded.size === 0 && !earlierAttemptRows && !isolate) {
+    if (excluded.size === 0 && !earlierAttemptRows && !isolate) {
       await this.copyWhole(tx, window, state);
     } else {
       await this.copyFiltered(tx, window, isolate, excluded, committedMark, outcome, state);
     }
-    if (!copyFirst) state.copyMs = performance.now() - copyStarted;
-
-    const quarantine: QuarantineRow[] = [];
-    const sourceIds: string[] = [];
-    const lastSeqs: string[] = [];
-    for (const c of writable) {
-      const mark = committedMark.get(c)!;
-      const wholeCommitted = c.maxSeq !== '' && compareSeq(mark, c.maxSeq) >= 0;
-      const rejects = outcome.refused.get(c);
-      for (const list of rejects ? [c.rejects, rejects] : [c.rejects]) {
-        for (const r of list) {
-          if (isStorableSeq(r.seq) ? compareSeq(r.seq, mark) <= 0 : wholeCommitted) continue;
-          quarantine.push({ sourceId: c.stream.sourceId, seq: r.seq, code: rejectCodeName(r.code), reason: r.reason, raw: r.raw });
-        }
-      }
-      if (c.maxSeq !== '' && compareSeq(c.maxSeq, mark) > 0) {
-        sourceIds.push(c.stream.sourceId);
-        lastSeqs.push(c.maxSeq);
-      }
-    }
-    await insertQuarantine(tx, quarantine);
-    await advanceSources(tx, sourceIds, lastSeqs);
-    if (this.options.hooks.beforeCommit) await this.options.hooks.beforeCommit(tx, window.changeSet());
-    state.outcome = outcome;
-    return outcome;
+    state.copyMs = performance.now() - copyStarted;
+    await insertQuarantine(tx, quarantineRows(writable, committedMark, outcome));
+    return { outcome, seals: sealsOf(writable, committedMark, (c) => locked.get(c.stream.sourceId)!.epoch) };
   }
 
   /** COPYs every row of the window. */
@@ -470,6 +478,45 @@ class ConnectionTransaction implements Transaction {
   withTransaction<T>(fn: (tx: Transaction) => Promise<T>): Promise<T> {
     return this.savepoint(fn);
   }
+}
+
+/** OF001 from orderflow_seal_window: a source's epoch or mark is not what the COPY-first attempt expected. */
+function isSealRefusal(err: unknown): boolean {
+  return sqlStateBehind(err) === SEAL_REFUSED_SQLSTATE;
+}
+
+/**
+ * The rejects to quarantine, given each contribution's committed mark:
+ * rejects at or below it were quarantined by an earlier attempt, and
+ * rejects without a storable seq go in unless the whole contribution did.
+ */
+function quarantineRows(contributions: readonly Contribution[], mark: ReadonlyMap<Contribution, string>, outcome: FlushOutcome): QuarantineRow[] {
+  const rows: QuarantineRow[] = [];
+  for (const c of contributions) {
+    const committed = mark.get(c)!;
+    const wholeCommitted = c.maxSeq !== '' && compareSeq(committed, c.maxSeq) >= 0;
+    const refused = outcome.refused.get(c);
+    for (const list of refused ? [c.rejects, refused] : [c.rejects]) {
+      for (const r of list) {
+        if (isStorableSeq(r.seq) ? compareSeq(r.seq, committed) <= 0 : wholeCommitted) continue;
+        rows.push({ sourceId: c.stream.sourceId, seq: r.seq, code: rejectCodeName(r.code), reason: r.reason, raw: r.raw });
+      }
+    }
+  }
+  return rows;
+}
+
+/**
+ * One seal per source: the epoch and mark it must still have, and the mark
+ * it gets (the contribution's last seq when above the mark). A source has at
+ * most one contribution per window (one per stream, one stream per epoch).
+ */
+function sealsOf(contributions: readonly Contribution[], mark: ReadonlyMap<Contribution, string>, epochOf: (c: Contribution) => string): SourceSeal[] {
+  return contributions.map((c) => {
+    const committed = mark.get(c)!;
+    const newMark = c.maxSeq !== '' && compareSeq(c.maxSeq, committed) > 0 ? c.maxSeq : committed;
+    return { sourceId: c.stream.sourceId, epoch: epochOf(c), mark: committed, newMark };
+  });
 }
 
 function untilDoneOrAborted(done: Promise<void>, signal: AbortSignal): Promise<void> {

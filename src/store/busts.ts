@@ -25,7 +25,7 @@ export interface BustResult {
 export interface FillBusterOptions {
   pool: Pool;
   /** The read path's hooks: NOTIFY inside each chunk's transaction, local invalidation after its COMMIT. */
-  hooks: Required<FlushHooks>;
+  hooks: Required<Pick<FlushHooks, 'beforeCommit' | 'afterCommit'>>;
   /** Ids per chunk. Default DEFAULT_BUST_CHUNK_SIZE (2,500). */
   chunkSize?: number;
   /** Chunks at once. Default DEFAULT_BUST_CONCURRENCY (2). */

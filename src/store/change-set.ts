@@ -1,4 +1,5 @@
 import type { Transaction } from '../db/types';
+import type { Notification } from './sources';
 
 /**
  * What one committed ingest flush touched; the read path invalidates its
@@ -25,7 +26,13 @@ export function accountSymbolKey(accountId: string, symbol: string): string {
  * after COMMIT and before any ack is sent (read-your-writes).
  */
 export interface FlushHooks {
-  /** Runs inside the flush transaction, before COMMIT. A throw fails (and retries) the flush. */
+  /**
+   * The NOTIFY that must commit with these changes, or undefined for none.
+   * A writer that can send it in its own commit statement (the ingest flush
+   * does, saving a round trip) calls this instead of beforeCommit.
+   */
+  notification?(changes: ChangeSet): Notification | undefined;
+  /** Runs inside the transaction, before COMMIT. A throw fails (and retries) the flush. */
   beforeCommit?(tx: Transaction, changes: ChangeSet): Promise<void>;
   /** Runs after COMMIT, before acks go out. Must not throw. */
   afterCommit?(changes: ChangeSet): void;

@@ -4,6 +4,7 @@ import { cacheMetrics } from '../db/cache-metrics';
 import type { Logger } from '../telemetry/logger';
 import { accountTag, ANY_CHANGE_TAG, orderTag, positionTag, tagsOfChangeSet } from './cache-tags';
 import type { ChangeSet, FlushHooks } from './change-set';
+import type { Notification } from './sources';
 
 /** The LISTEN/NOTIFY channel of cache invalidations. */
 export const INVALIDATION_CHANNEL = 'orderflow_cache_invalidation';
@@ -55,17 +56,24 @@ function isStrings(value: unknown): value is string[] {
 }
 
 /**
- * The FlushHooks of the read path. beforeCommit sends a NOTIFY inside the
- * flush transaction, so other instances hear of the flush exactly when it
- * commits (never for a rollback). afterCommit invalidates this instance's
- * cache before any ack is sent: read-your-writes.
+ * The FlushHooks of the read path. A NOTIFY is sent inside the flush
+ * transaction, so other instances hear of the flush exactly when it commits
+ * (never for a rollback): the ingest flush sends `notification` with its
+ * seal, other writers (busts) through beforeCommit. afterCommit invalidates
+ * this instance's cache before any ack is sent: read-your-writes.
  */
 export function createFlushHooks(cache: QueryCache, instanceId: string, logger: Logger): Required<FlushHooks> {
+  const notification = (changes: ChangeSet): Notification | undefined => {
+    if (isEmpty(changes)) return undefined;
+    // Counted when built: the writer sends it in the transaction it commits or retries.
+    cacheMetrics.notificationsSent.inc();
+    return { channel: INVALIDATION_CHANNEL, payload: encodeInvalidation(instanceId, changes) };
+  };
   return {
+    notification,
     async beforeCommit(tx, changes) {
-      if (isEmpty(changes)) return;
-      await tx.query({ op: 'cache.notify' }, 'SELECT pg_notify($1, $2)', [INVALIDATION_CHANNEL, encodeInvalidation(instanceId, changes)]);
-      cacheMetrics.notificationsSent.inc();
+      const n = notification(changes);
+      if (n) await tx.query({ op: 'cache.notify' }, 'SELECT pg_notify($1, $2)', [n.channel, n.payload]);
     },
     afterCommit(changes) {
       try {
