@@ -26,6 +26,16 @@ export interface InvalidationMessage {
  * `{"v":1,"i":…,"all":true}` when that would not fit in a NOTIFY.
  */
 export function encodeInvalidation(instanceId: string, changes: ChangeSet): string {
+  // Each id costs at least its length plus two quotes and a comma: a window
+  // with thousands of orders (any large flush) is known not to fit before
+  // its JSON is built.
+  let lowerBound = 0;
+  for (const set of [changes.orderIds, changes.accountIds, changes.accountSymbols]) {
+    for (const id of set) {
+      lowerBound += id.length + 3;
+      if (lowerBound > MAX_PAYLOAD_BYTES) return JSON.stringify({ v: 1, i: instanceId, all: true });
+    }
+  }
   const pairs = [...changes.accountSymbols].map((key) => {
     const cut = key.indexOf('\u0000');
     return [key.slice(0, cut), key.slice(cut + 1)];

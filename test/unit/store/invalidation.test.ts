@@ -31,6 +31,23 @@ describe('store/invalidation payloads', () => {
     expect(Buffer.byteLength(encodeInvalidation('i', wide))).to.be.below(8_000);
   });
 
+  it('keeps every id up to the last payload that fits, whatever the early size estimate says', () => {
+    // Grow a change set one order at a time: the last set that encodes exactly must be just under the limit.
+    const orders: string[] = [];
+    let last = '';
+    for (let i = 0; ; i++) {
+      orders.push(`order-${String(i).padStart(6, '0')}`);
+      const payload = encodeInvalidation('inst-1', changeSet(orders, ['acct-1'], [['acct-1', 'AAPL']]));
+      if (decodeInvalidation(payload).tags === undefined) break;
+      last = payload;
+    }
+    const size = Buffer.byteLength(last);
+    expect(size).to.be.below(8_000);
+    // One more 12-character id (15 bytes in JSON) would have fitted if the set were cut early.
+    expect(size).to.be.above(8_000 - 16);
+    expect(decodeInvalidation(last).tags).to.include(orderTag(orders[orders.length - 2]!));
+  });
+
   it('decodes anything malformed as "drop everything"', () => {
     for (const bad of ['', 'not json', '[]', '{"v":2,"i":"x","o":[],"a":[],"p":[]}', '{"v":1,"i":"x","o":[1],"a":[],"p":[]}', '{"v":1,"i":"x","o":[],"a":[],"p":[["only-one"]]}']) {
       expect(decodeInvalidation(bad).tags, bad).to.equal(undefined);
