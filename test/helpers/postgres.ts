@@ -3,7 +3,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
+import { loadConfig } from '../../src/config';
 import { EmbeddedPostgres } from '../../src/db/embedded';
+import { migrate } from '../../src/db/migrate';
+import { createPool } from '../../src/db/pool';
 import { silentLogger } from '../../src/telemetry/logger';
 
 /** The throwaway cluster of this test run (one per `npm test`). */
@@ -93,6 +96,16 @@ export async function createTestDatabase(suite: string): Promise<TestDatabase> {
     url: url.toString(),
     drop: () => withAdmin(admin, (c) => c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`)).then(() => undefined),
   };
+}
+
+/** Applies orderflow's migrations to the database at `url` through a short-lived pool. */
+export async function migrateTestDatabase(url: string): Promise<void> {
+  const pool = createPool({ connectionString: url, config: loadConfig({ DATABASE_URL: url, POOL_MIN: '0' }).pool, logger: silentLogger });
+  try {
+    await migrate(pool, silentLogger);
+  } finally {
+    await pool.close();
+  }
 }
 
 /** Runs `fn` with a short-lived client of the maintenance database. */

@@ -2,12 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'chai';
-import { loadConfig } from '../../../src/config';
 import { EmbeddedPostgres } from '../../../src/db/embedded';
-import { migrate } from '../../../src/db/migrate';
-import { createPool } from '../../../src/db/pool';
 import { silentLogger } from '../../../src/telemetry/logger';
-import { createTestDatabase, freePort, tempDir, withClient, type TestDatabase } from '../../helpers/postgres';
+import { createTestDatabase, freePort, migrateTestDatabase, tempDir, withClient, type TestDatabase } from '../../helpers/postgres';
 
 const SCRIPTS = path.resolve(__dirname, '../../../scripts');
 
@@ -55,12 +52,7 @@ describe('batch CLIs: npm run import / npm run purge (integration, real processe
     db = await createTestDatabase('cli');
     dir = await tempDir('cli');
     // Migrated up front so each test can query the tables before its CLI runs (the CLIs migrate too).
-    const pool = createPool({ connectionString: db.url, config: loadConfig({ DATABASE_URL: db.url, POOL_MIN: '0' }).pool, logger: silentLogger });
-    try {
-      await migrate(pool, silentLogger);
-    } finally {
-      await pool.close();
-    }
+    await migrateTestDatabase(db.url);
   });
 
   after(async () => {

@@ -1,11 +1,10 @@
 import { expect } from 'chai';
 import pg from 'pg';
 import { loadConfig } from '../../../src/config';
-import { migrate } from '../../../src/db/migrate';
 import { createPool } from '../../../src/db/pool';
 import { beginIdentified, SEAL_REFUSED_SQLSTATE, sealAndCommitSql, type SourceSeal } from '../../../src/store/sources';
 import { silentLogger } from '../../../src/telemetry/logger';
-import { createTestDatabase, withClient, type TestDatabase } from '../../helpers/postgres';
+import { createTestDatabase, migrateTestDatabase, withClient, type TestDatabase } from '../../helpers/postgres';
 
 /**
  * The last round trip of an ingest flush, `SELECT orderflow_seal_window(…);
@@ -19,12 +18,7 @@ describe('ingest: the seal and COMMIT of a flush (integration)', function () {
 
   before(async () => {
     db = await createTestDatabase('seal_window');
-    const pool = createPool({ connectionString: db.url, config: loadConfig({ POOL_MIN: '0' }).pool, logger: silentLogger });
-    try {
-      await migrate(pool, silentLogger);
-    } finally {
-      await pool.close();
-    }
+    await migrateTestDatabase(db.url);
   });
   after(async () => {
     await db?.drop();
@@ -61,12 +55,17 @@ describe('ingest: the seal and COMMIT of a flush (integration)', function () {
     }
   }
 
-  async function listen(): Promise<{ client: pg.Client; payloads: string[] }> {
+  async function listen(): Promise<{ client: pg.Client; payloads: string[]; received: (ms: number) => Promise<string[]> }> {
     const client = await connect();
     const payloads: string[] = [];
     client.on('notification', (n) => payloads.push(n.payload ?? ''));
     await client.query('LISTEN seal_test');
-    return { client, payloads };
+    /** The payloads once one arrived, or what arrived within `ms`. */
+    const received = async (ms: number): Promise<string[]> => {
+      for (const start = Date.now(); payloads.length === 0 && Date.now() - start < ms; ) await new Promise((r) => setTimeout(r, 20));
+      return payloads;
+    };
+    return { client, payloads, received };
   }
 
   async function quarantined(): Promise<number> {
@@ -89,8 +88,7 @@ describe('ingest: the seal and COMMIT of a flush (integration)', function () {
       expect(await marks('s-a', 's-b')).to.deep.equal({ 's-a': '15', 's-b': '20' });
       expect(await quarantined()).to.equal(before + 1);
       expect(client.getTransactionStatus()).to.equal('I');
-      for (let i = 0; i < 50 && listener.payloads.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(listener.payloads).to.deep.equal(['{"v":1}']);
+      expect(await listener.received(1_000)).to.deep.equal(['{"v":1}']);
     } finally {
       await client.end();
       await listener.client.end();
@@ -117,8 +115,7 @@ describe('ingest: the seal and COMMIT of a flush (integration)', function () {
         expect(err?.message).to.match(/1 of 2 sources no longer have the epoch and mark the flush expects/);
         expect(await marks('s-c', 's-d')).to.deep.equal({ 's-c': '40', 's-d': '7' });
         expect(await quarantined()).to.equal(before);
-        await new Promise((r) => setTimeout(r, 100));
-        expect(listener.payloads).to.deep.equal([]);
+        expect(await listener.received(100)).to.deep.equal([]);
       } finally {
         await client.end();
         await listener.client.end();
@@ -173,8 +170,7 @@ describe('ingest: the seal and COMMIT of a flush (integration)', function () {
       const payload = `{"o":["quote ' and backslash \\\\ and $$"]}`;
       expect(await seal(client, [{ sourceId: id, epoch: '0', mark: '0', newMark: '18446744073709551615'.slice(0, 19) }], payload)).to.equal(undefined);
       expect(await marks(id)).to.deep.equal({ [id]: '1844674407370955161' });
-      for (let i = 0; i < 50 && listener.payloads.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
-      expect(listener.payloads).to.deep.equal([payload]);
+      expect(await listener.received(1_000)).to.deep.equal([payload]);
     } finally {
       await client.end();
       await listener.client.end();
