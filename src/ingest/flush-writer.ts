@@ -169,9 +169,10 @@ export class FlushWriter implements BatchSink {
             await untilDoneOrAborted(predecessor.done, signal);
             continue;
           }
-          if (isSealRefusal(attemptErr)) {
+          if (mode.copyFirst && isSealRefusal(attemptErr)) {
             // The sources were not as the COPY-first attempt expected: an earlier window has not
             // committed (follow its retry) or a newer stream fenced one. Redo with the locks first.
+            // (Holding the locks, a seal cannot be refused; if it were, it fails and backs off below.)
             if (predecessor && !predecessor.isDone) await untilDoneOrAborted(predecessor.done, signal);
             continue;
           }
