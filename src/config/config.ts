@@ -73,6 +73,16 @@ export interface CacheConfig {
   ttlMs: number;
 }
 
+/** Read path admission (src/store/read-query.ts). */
+export interface ReadConfig {
+  /**
+   * Read queries running or waiting for a connection at once; one more is
+   * refused at once (RESOURCE_EXHAUSTED) instead of queueing. Env
+   * READ_MAX_IN_FLIGHT, default 64.
+   */
+  maxInFlight: number;
+}
+
 /** The whole, validated configuration. Frozen. */
 export interface Config {
   /** PostgreSQL URL; undefined starts the embedded database. Env DATABASE_URL. */
@@ -94,6 +104,7 @@ export interface Config {
   pool: PoolConfig;
   ingest: IngestConfig;
   cache: CacheConfig;
+  read: ReadConfig;
   /** The standard OTEL_* variables (tracing); see otel.ts. */
   otel: OtelConfig;
 }
@@ -140,6 +151,9 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     maxBytes: reader.int('CACHE_MAX_BYTES', D.DEFAULT_CACHE_MAX_BYTES, 1_024),
     ttlMs: reader.int('CACHE_TTL_MS', D.DEFAULT_CACHE_TTL_MS, 1),
   };
+  const read: ReadConfig = {
+    maxInFlight: reader.int('READ_MAX_IN_FLIGHT', D.DEFAULT_READ_MAX_IN_FLIGHT, 1, 100_000),
+  };
   const config: Config = {
     databaseUrl,
     dataDir: path.resolve(cwd, reader.str('DATA_DIR', D.DEFAULT_DATA_DIR, /^.+$/)),
@@ -152,6 +166,7 @@ export function loadConfig(env: Env, cwd: string = process.cwd()): Config {
     pool,
     ingest,
     cache,
+    read,
     otel: readOtelConfig(env, problems),
   };
 

@@ -44,7 +44,7 @@ export class ReadPath {
   static async start(options: ReadPathOptions): Promise<ReadPath> {
     const { pool, config, logger } = options;
     const cache = new QueryCache({ ...config.cache, logger });
-    const queries = new ReadQueries(pool);
+    const queries = new ReadQueries(pool, config.read.maxInFlight);
     const pageTokens = new PageTokenCodec(await loadPageTokenSecret(pool));
     const handlers = createQueryHandlers({
       cache,

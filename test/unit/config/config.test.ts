@@ -24,6 +24,12 @@ describe('config/loadConfig', () => {
     expect(config.pool.max).to.equal(D.DEFAULT_POOL_MAX);
     expect(config.ingest.batchMaxRows).to.equal(D.DEFAULT_INGEST_BATCH_MAX_ROWS);
     expect(config.cache.ttlMs).to.equal(D.DEFAULT_CACHE_TTL_MS);
+    expect(config.read.maxInFlight).to.equal(D.DEFAULT_READ_MAX_IN_FLIGHT);
+  });
+
+  it('takes READ_MAX_IN_FLIGHT from 1 up and names anything else', () => {
+    expect(loadConfig({ READ_MAX_IN_FLIGHT: '1' }).read.maxInFlight).to.equal(1);
+    for (const bad of ['0', '-5', 'many', '1.5']) expect(problemsOf({ READ_MAX_IN_FLIGHT: bad }), bad).to.deep.equal(['READ_MAX_IN_FLIGHT']);
   });
 
   it('parses every kind of value, including digit separators and IPv6', () => {
