@@ -60,11 +60,3 @@ export class PredecessorPendingError extends Error {
     this.name = 'PredecessorPendingError';
   }
 }
-
-/** The optimistic COPY-first attempt found something (fencing, rows of an earlier attempt) that needs the locks first. */
-export class RedoInOrderError extends Error {
-  constructor() {
-    super('The flush must lock its sources before it COPYs.');
-    this.name = 'RedoInOrderError';
-  }
-}

@@ -14,7 +14,7 @@ import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
 import type { BatchWindow, Contribution, PendingReject } from './batch-window';
 import type { EventInput } from './event';
-import { PredecessorPendingError, RedoInOrderError, type FlushOrder } from './flush-order';
+import { PredecessorPendingError, type FlushOrder } from './flush-order';
 import { ingestMetrics } from './metrics';
 import { compareSeq, isStorableSeq } from './sequencer';
 import { rejectCodeName } from './validate';
@@ -81,7 +81,7 @@ export function isDataError(err: unknown): boolean {
 
 /** The connection broke or stalled: its backend may live on, holding locks. */
 function isTransportFailure(err: unknown): boolean {
-  if (err instanceof PredecessorPendingError || err instanceof RedoInOrderError) return false;
+  if (err instanceof PredecessorPendingError) return false;
   return isConnectionLevelError(err) || err instanceof DbTimeoutError || sqlStateBehind(err) === undefined;
 }
 
@@ -95,10 +95,11 @@ interface AttemptMode {
   /** Bisect the rows under savepoints to find the ones the database refuses. */
   isolate: boolean;
   /**
-   * COPY first, lock the sources after: the COPY then runs while the flush
-   * before this one commits. Only for a first attempt; whatever needs the
-   * locks' answer before the COPY (fencing, rows an earlier attempt of this
-   * flush committed) sends the flush back to the locked-first order.
+   * COPY first, let the seal lock and check the sources after: the COPY then
+   * runs while the flush before this one commits. Only for a first attempt;
+   * when the seal finds the sources other than expected (fencing, an earlier
+   * window not committed, rows an earlier attempt committed) the flush is
+   * redone in the locked-first order.
    */
   copyFirst: boolean;
 }
@@ -162,7 +163,6 @@ export class FlushWriter implements BatchSink {
         try {
           return await this.attempt(window, mode, state, order);
         } catch (attemptErr) {
-          if (attemptErr instanceof RedoInOrderError) continue;
           const predecessor = order?.predecessor;
           if (attemptErr instanceof PredecessorPendingError && predecessor && !predecessor.isDone) {
             // Rolled back behind a flush that failed after locking; it retries, this one follows it.
@@ -233,7 +233,7 @@ export class FlushWriter implements BatchSink {
       ingestMetrics.flushDuration.observe({ outcome: 'committed' }, (performance.now() - started) / 1000);
       return outcome;
     } catch (err) {
-      if (err instanceof RedoInOrderError || err instanceof PredecessorPendingError || isSealRefusal(err)) {
+      if (err instanceof PredecessorPendingError || isSealRefusal(err)) {
         // Not a failure: the attempt rolled back to be redone in order.
         span.setAttribute('ingest.outcome', err instanceof PredecessorPendingError ? 'behind_predecessor' : 'redo_locked_first');
         span.addEvent('rollback', { 'exception.message': (err as Error).message });
