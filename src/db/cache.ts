@@ -3,6 +3,7 @@ import { LRUCache } from 'lru-cache';
 import { CancelledError, ShuttingDownError } from '../errors';
 import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
+import { tagHash, type TagHash } from './tag-hash';
 import { cacheMetrics, trackCacheSize, type InvalidationOrigin } from './cache-metrics';
 
 export type { InvalidationOrigin } from './cache-metrics';
@@ -84,7 +85,7 @@ export type AfterFetchHook = (kind: string, items: readonly CacheItem[]) => Prom
 
 interface Entry {
   value: unknown;
-  tags: readonly string[];
+  tagHashes: readonly TagHash[];
   kind: string;
   bytes: number;
   /** What a hit returns, built once at store time (a hit allocates nothing). */
@@ -98,10 +99,15 @@ class Flight {
   settled = false;
   promise!: Promise<unknown[]>;
 
+  /** The hashes of each item's tags, parallel to `items`. */
+  readonly tagHashes: readonly (readonly TagHash[])[];
+
   constructor(
     readonly startSeq: number,
     readonly items: readonly CacheItem[],
-  ) {}
+  ) {
+    this.tagHashes = items.map((item) => item.tags.map(tagHash));
+  }
 }
 
 /** Fixed per-entry overhead added to the JSON size estimate (key, entry object, LRU slots). */
@@ -129,11 +135,12 @@ const INVALIDATED_AT_PRUNE_SIZE = 50_000;
  */
 export class QueryCache {
   private readonly lru: LRUCache<CacheKey, Entry> | undefined;
-  private readonly tagIndex = new Map<string, Set<CacheKey>>();
+  /** Stored keys by the hash of each of their tags (store/cache-tags.ts). */
+  private readonly tagIndex = new Map<TagHash, Set<CacheKey>>();
   private readonly inflight = new Map<CacheKey, { flight: Flight; index: number }>();
   private readonly liveFlights = new Set<Flight>();
-  /** Invalidation sequence number at which each tag was last invalidated (kept only while fetches run). */
-  private readonly invalidatedAt = new Map<string, number>();
+  /** Invalidation sequence number at which each tag hash was last invalidated (kept only while fetches run). */
+  private readonly invalidatedAt = new Map<TagHash, number>();
   private seq = 0;
   private clearedAtSeq = 0;
   private stateValue: QueryCacheState = 'RUNNING';
@@ -228,7 +235,7 @@ export class QueryCache {
         return;
       }
       const running = this.inflight.get(item.key);
-      if (running && !running.flight.controller.signal.aborted && this.isFresh(running.flight.startSeq, item.tags)) {
+      if (running && !running.flight.controller.signal.aborted && this.isFresh(running.flight.startSeq, running.flight.tagHashes[running.index]!)) {
         joined.push({ at, flight: running.flight, index: running.index });
         cacheMetrics.coalesced.inc({ cache: kind });
         return;
@@ -259,10 +266,23 @@ export class QueryCache {
    * started before now from storing theirs. Called before acks are sent.
    */
   invalidate(tags: Iterable<string>, origin: InvalidationOrigin): void {
+    const hashes: TagHash[] = [];
+    for (const tag of tags) hashes.push(tagHash(tag));
+    this.invalidateTagHashes(hashes, origin);
+  }
+
+  /**
+   * invalidate() by the hashes of the tags (store/cache-tags.ts), as the
+   * ingest path collects them. An entry whose tag merely shares a hash is
+   * dropped too: a miss, never a stale read.
+   */
+  invalidateTagHashes(hashes: readonly TagHash[], origin: InvalidationOrigin): void {
     const seq = ++this.seq;
-    for (const tag of tags) {
-      if (this.liveFlights.size > 0) this.invalidatedAt.set(tag, seq);
-      const keys = this.tagIndex.get(tag);
+    const remember = this.liveFlights.size > 0;
+    for (const hash of hashes) {
+      if (remember) this.invalidatedAt.set(hash, seq);
+      if (this.tagIndex.size === 0) continue;
+      const keys = this.tagIndex.get(hash);
       if (keys) for (const key of [...keys]) this.lru?.delete(key);
     }
     if (this.invalidatedAt.size > INVALIDATED_AT_PRUNE_SIZE) this.pruneInvalidatedAt();
@@ -312,9 +332,9 @@ export class QueryCache {
     this.tagIndex.clear();
   }
 
-  private isFresh(startSeq: number, tags: readonly string[]): boolean {
+  private isFresh(startSeq: number, tagHashes: readonly TagHash[]): boolean {
     if (startSeq < this.clearedAtSeq) return false;
-    for (const tag of tags) if ((this.invalidatedAt.get(tag) ?? 0) > startSeq) return false;
+    for (const hash of tagHashes) if ((this.invalidatedAt.get(hash) ?? 0) > startSeq) return false;
     return true;
   }
 
@@ -363,31 +383,31 @@ export class QueryCache {
     }
     if (values && this.lru && this.stateValue === 'RUNNING' && !flight.controller.signal.aborted) {
       flight.items.forEach((item, index) => {
-        if (this.isFresh(flight.startSeq, item.tags)) this.store(kind, item, values[index]);
+        if (this.isFresh(flight.startSeq, flight.tagHashes[index]!)) this.store(kind, item, flight.tagHashes[index]!, values[index]);
         else cacheMetrics.stalePrevented.inc({ cache: kind });
       });
     }
     if (this.liveFlights.size === 0) this.invalidatedAt.clear();
   }
 
-  private store(kind: string, item: CacheItem, value: unknown): void {
+  private store(kind: string, item: CacheItem, tagHashes: readonly TagHash[], value: unknown): void {
     const lru = this.lru!;
     const bytes = Buffer.byteLength(JSON.stringify(value) ?? '') + ENTRY_OVERHEAD_BYTES;
-    lru.set(item.key, { value, tags: item.tags, kind, bytes, hit: Object.freeze({ value, source: 'hit' as const }) });
+    lru.set(item.key, { value, tagHashes, kind, bytes, hit: Object.freeze({ value, source: 'hit' as const }) });
     // Indexed only after set(): set() disposes a replaced entry, which
     // unindexes the key; and an entry over the size bound is not stored.
     if (!lru.has(item.key)) return;
-    for (const tag of item.tags) {
-      let keys = this.tagIndex.get(tag);
-      if (!keys) this.tagIndex.set(tag, (keys = new Set()));
+    for (const hash of tagHashes) {
+      let keys = this.tagIndex.get(hash);
+      if (!keys) this.tagIndex.set(hash, (keys = new Set()));
       keys.add(item.key);
     }
   }
 
   private onDispose(entry: Entry, key: CacheKey, reason: LRUCache.DisposeReason): void {
-    for (const tag of entry.tags) {
-      const keys = this.tagIndex.get(tag);
-      if (keys?.delete(key) && keys.size === 0) this.tagIndex.delete(tag);
+    for (const hash of entry.tagHashes) {
+      const keys = this.tagIndex.get(hash);
+      if (keys?.delete(key) && keys.size === 0) this.tagIndex.delete(hash);
     }
     if (reason === 'evict') cacheMetrics.evictions.inc({ cache: entry.kind, reason: 'size' });
     else if (reason === 'expire') cacheMetrics.evictions.inc({ cache: entry.kind, reason: 'ttl' });
@@ -413,7 +433,7 @@ export class QueryCache {
   private pruneInvalidatedAt(): void {
     let oldestStart = Infinity;
     for (const flight of this.liveFlights) oldestStart = Math.min(oldestStart, flight.startSeq);
-    for (const [tag, seq] of this.invalidatedAt) if (seq <= oldestStart) this.invalidatedAt.delete(tag);
+    for (const [hash, seq] of this.invalidatedAt) if (seq <= oldestStart) this.invalidatedAt.delete(hash);
   }
 }
 

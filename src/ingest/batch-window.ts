@@ -1,5 +1,5 @@
 import { CopyRowSet } from '../db/copy/loader';
-import { accountSymbolKey, type ChangeSet } from '../store/change-set';
+import { ChangeSetBuilder, type ChangeSet } from '../store/change-set';
 import { encodeFillRow, encodeOrderEventRow, type EventTable } from '../store/events';
 import type { FillInput, OrderEventInput } from './event';
 import type { IngestStream } from './ingest-stream';
@@ -73,16 +73,8 @@ export class BatchWindow {
   readonly fillRowOwners: Contribution[] = [];
   readonly contributions: Contribution[] = [];
   private readonly byStream = new Map<IngestStream, Contribution>();
-  /** Fresh per window: the hooks may keep the sets after the window is reused. */
-  changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
-  /**
-   * Symbols of the window's fills by account. The joined account/symbol keys
-   * of the ChangeSet are built from it once per flush, not once per fill:
-   * joining two fresh strings per fill (and hashing the joined copy) was the
-   * largest single cost of taking a fill in.
-   */
-  private symbolsByAccount = new Map<string, Set<string>>();
-  private pairsPending = false;
+  /** Fresh per window: the hooks may keep the ChangeSet after the window is reused. */
+  private changes = new ChangeSetBuilder();
   rejectCount = 0;
   private rejectBytes = 0;
   /** When the first event arrived, ms (performance.now). */
@@ -124,8 +116,7 @@ export class BatchWindow {
     this.orderRowOwners.push(c);
     c.rows++;
     c.noteStorableSeq(seq);
-    this.changes.orderIds.add(o.order_id);
-    this.changes.accountIds.add(o.account_id);
+    this.changes.addOrderEvent(o.order_id, o.account_id);
   }
 
   addFill(c: Contribution, seq: string, f: FillInput): void {
@@ -133,16 +124,7 @@ export class BatchWindow {
     this.fillRowOwners.push(c);
     c.rows++;
     c.noteStorableSeq(seq);
-    this.changes.orderIds.add(f.order_id);
-    let symbols = this.symbolsByAccount.get(f.account_id);
-    if (!symbols) {
-      symbols = new Set();
-      this.symbolsByAccount.set(f.account_id, symbols);
-      this.changes.accountIds.add(f.account_id);
-    }
-    const before = symbols.size;
-    symbols.add(f.symbol);
-    if (symbols.size !== before) this.pairsPending = true;
+    this.changes.addFill(f.order_id, f.account_id, f.symbol);
   }
 
   addReject(c: Contribution, reject: PendingReject): void {
@@ -159,12 +141,7 @@ export class BatchWindow {
 
   /** The ChangeSet handed to the flush hooks. */
   changeSet(): ChangeSet {
-    if (this.pairsPending) {
-      const pairs = this.changes.accountSymbols;
-      for (const [account, symbols] of this.symbolsByAccount) for (const symbol of symbols) pairs.add(accountSymbolKey(account, symbol));
-      this.pairsPending = false;
-    }
-    return this.changes;
+    return this.changes.build();
   }
 
   /** Empties the window for reuse (buffers kept). */
@@ -175,9 +152,7 @@ export class BatchWindow {
     this.fillRowOwners.length = 0;
     this.contributions.length = 0;
     this.byStream.clear();
-    this.changes = { orderIds: new Set<string>(), accountIds: new Set<string>(), accountSymbols: new Set<string>() };
-    this.symbolsByAccount = new Map();
-    this.pairsPending = false;
+    this.changes = new ChangeSetBuilder();
     this.rejectCount = 0;
     this.rejectBytes = 0;
     this.openedAtMs = 0;

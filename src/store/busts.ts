@@ -1,7 +1,7 @@
 import { runBatch, type BatchReport } from '../db/batch';
 import { CancelledError } from '../errors';
 import type { Pool } from '../db/types';
-import { accountSymbolKey, type ChangeSet, type FlushHooks } from './change-set';
+import { ChangeSetBuilder, type ChangeSet, type FlushHooks } from './change-set';
 
 /**
  * Ids per bust chunk. Large on purpose: fills has no fill_id index (see
@@ -126,9 +126,7 @@ export class FillBuster {
 
 /** Orders, accounts and account/symbol pairs whose cached reads a bust changes. */
 function changeSetOf(rows: readonly BustedRow[]): ChangeSet {
-  return {
-    orderIds: new Set(rows.map((r) => r.order_id)),
-    accountIds: new Set(rows.map((r) => r.account_id)),
-    accountSymbols: new Set(rows.map((r) => accountSymbolKey(r.account_id, r.symbol))),
-  };
+  const changes = new ChangeSetBuilder();
+  for (const row of rows) changes.addFill(row.order_id, row.account_id, row.symbol);
+  return changes.build();
 }

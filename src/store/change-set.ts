@@ -1,23 +1,100 @@
 import type { Transaction } from '../db/types';
+import type { TagHash } from '../db/tag-hash';
+import { accountTagHash, ANY_CHANGE_TAG_HASH, orderTagHash, positionTagHash } from './cache-tags';
 import type { Notification } from './sources';
 
-/**
- * What one committed ingest flush touched; the read path invalidates its
- * cache from it. Account/symbol pairs are joined with a NUL, which ids can
- * never contain (validation rejects it).
- */
-export interface ChangeSet {
+/** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
+export const MAX_NOTIFY_PAYLOAD_BYTES = 7_999;
+
+/** The ids a commit changed, as other instances hear of them. */
+export interface ChangedIds {
   /** Orders with a new order event or fill. */
   orderIds: ReadonlySet<string>;
   /** Accounts with a new order event or fill. */
   accountIds: ReadonlySet<string>;
-  /** `${account_id}\u0000${symbol}` of every new fill (positions). */
-  accountSymbols: ReadonlySet<string>;
+  /** Symbols of the new fills, by account (positions). */
+  symbolsByAccount: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
-/** Joins an account and a symbol into a ChangeSet key. */
-export function accountSymbolKey(accountId: string, symbol: string): string {
-  return `${accountId}\u0000${symbol}`;
+/** What one committed write touched; the read path invalidates its cache from it. */
+export interface ChangeSet {
+  /**
+   * The hash of every cache tag the write changes (store/cache-tags.ts),
+   * repeats allowed; empty when it changed nothing. This instance
+   * invalidates exactly these.
+   */
+  tagHashes: readonly TagHash[];
+  /**
+   * The changed ids for other instances, or undefined when they cannot fit
+   * in one NOTIFY: other instances then drop everything.
+   */
+  ids: ChangedIds | undefined;
+}
+
+/**
+ * Collects a ChangeSet one event at a time. Every event costs three string
+ * hashes and no retained object; the ids themselves are kept only while
+ * their JSON could still fit in one NOTIFY (a lower bound of its size is
+ * counted as they come), so a large window holds none of them.
+ */
+export class ChangeSetBuilder {
+  private readonly tagHashes: TagHash[] = [];
+  private orderIds = new Set<string>();
+  private accountIds = new Set<string>();
+  private symbolsByAccount = new Map<string, Set<string>>();
+  /** Lower bound of the ids' JSON: each id plus its quotes and comma. */
+  private idBytes = 0;
+  private overflowed = false;
+  private built: ChangeSet | undefined;
+
+  addOrderEvent(orderId: string, accountId: string): void {
+    this.built = undefined;
+    this.tagHashes.push(orderTagHash(orderId), accountTagHash(accountId));
+    if (this.overflowed) return;
+    this.note(this.orderIds, orderId);
+    this.note(this.accountIds, accountId);
+    this.checkSize();
+  }
+
+  addFill(orderId: string, accountId: string, symbol: string): void {
+    this.built = undefined;
+    this.tagHashes.push(orderTagHash(orderId), accountTagHash(accountId), positionTagHash(accountId, symbol));
+    if (this.overflowed) return;
+    this.note(this.orderIds, orderId);
+    this.note(this.accountIds, accountId);
+    let symbols = this.symbolsByAccount.get(accountId);
+    if (!symbols) this.symbolsByAccount.set(accountId, (symbols = new Set()));
+    if (!symbols.has(symbol)) {
+      symbols.add(symbol);
+      // ["account","symbol"], : the account is counted again inside the pair.
+      this.idBytes += accountId.length + symbol.length + 8;
+    }
+    this.checkSize();
+  }
+
+  /** The ChangeSet so far (the same object until another event is added). */
+  build(): ChangeSet {
+    if (!this.built) {
+      const tagHashes = this.tagHashes.length > 0 ? [...this.tagHashes, ANY_CHANGE_TAG_HASH] : [];
+      const ids = this.overflowed ? undefined : { orderIds: this.orderIds, accountIds: this.accountIds, symbolsByAccount: this.symbolsByAccount };
+      this.built = { tagHashes, ids };
+    }
+    return this.built;
+  }
+
+  private note(ids: Set<string>, id: string): void {
+    if (ids.has(id)) return;
+    ids.add(id);
+    this.idBytes += id.length + 3;
+  }
+
+  private checkSize(): void {
+    if (this.idBytes <= MAX_NOTIFY_PAYLOAD_BYTES) return;
+    this.overflowed = true;
+    this.orderIds = new Set();
+    this.accountIds = new Set();
+    this.symbolsByAccount = new Map();
+  }
 }
 
 /**

@@ -2,15 +2,12 @@ import pg from 'pg';
 import type { QueryCache } from '../db/cache';
 import { cacheMetrics } from '../db/cache-metrics';
 import type { Logger } from '../telemetry/logger';
-import { accountTag, ANY_CHANGE_TAG, orderTag, positionTag, tagsOfChangeSet } from './cache-tags';
-import type { ChangeSet, FlushHooks } from './change-set';
+import { accountTag, ANY_CHANGE_TAG, orderTag, positionTag } from './cache-tags';
+import { MAX_NOTIFY_PAYLOAD_BYTES, type ChangedIds, type ChangeSet, type FlushHooks } from './change-set';
 import type { Notification } from './sources';
 
 /** The LISTEN/NOTIFY channel of cache invalidations. */
 export const INVALIDATION_CHANNEL = 'orderflow_cache_invalidation';
-
-/** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
-const MAX_PAYLOAD_BYTES = 7_999;
 
 /** What one NOTIFY says: the sender, and either the changed ids or "drop everything". */
 export interface InvalidationMessage {
@@ -21,28 +18,18 @@ export interface InvalidationMessage {
 }
 
 /**
- * Encodes a ChangeSet as a compact JSON payload,
+ * Encodes the ids of a ChangeSet as a compact JSON payload,
  * `{"v":1,"i":…,"o":[orders],"a":[accounts],"p":[[account,symbol],…]}`, or
- * `{"v":1,"i":…,"all":true}` when that would not fit in a NOTIFY.
+ * `{"v":1,"i":…,"all":true}` when there are none (too many to keep, see
+ * ChangeSetBuilder) or they would not fit in a NOTIFY.
  */
-export function encodeInvalidation(instanceId: string, changes: ChangeSet): string {
-  // Each id costs at least its length plus two quotes and a comma: a window
-  // with thousands of orders (any large flush) is known not to fit before
-  // its JSON is built.
-  let lowerBound = 0;
-  for (const set of [changes.orderIds, changes.accountIds, changes.accountSymbols]) {
-    for (const id of set) {
-      lowerBound += id.length + 3;
-      if (lowerBound > MAX_PAYLOAD_BYTES) return JSON.stringify({ v: 1, i: instanceId, all: true });
-    }
-  }
-  const pairs = [...changes.accountSymbols].map((key) => {
-    const cut = key.indexOf('\u0000');
-    return [key.slice(0, cut), key.slice(cut + 1)];
-  });
-  const full = JSON.stringify({ v: 1, i: instanceId, o: [...changes.orderIds], a: [...changes.accountIds], p: pairs });
-  if (Buffer.byteLength(full) <= MAX_PAYLOAD_BYTES) return full;
-  return JSON.stringify({ v: 1, i: instanceId, all: true });
+export function encodeInvalidation(instanceId: string, ids: ChangedIds | undefined): string {
+  const all = JSON.stringify({ v: 1, i: instanceId, all: true });
+  if (!ids) return all;
+  const pairs: [string, string][] = [];
+  for (const [account, symbols] of ids.symbolsByAccount) for (const symbol of symbols) pairs.push([account, symbol]);
+  const full = JSON.stringify({ v: 1, i: instanceId, o: [...ids.orderIds], a: [...ids.accountIds], p: pairs });
+  return Buffer.byteLength(full) <= MAX_NOTIFY_PAYLOAD_BYTES ? full : all;
 }
 
 /** Decodes a payload. Anything malformed decodes as "invalidate everything": losing an invalidation is never safe. */
@@ -74,10 +61,10 @@ function isStrings(value: unknown): value is string[] {
  */
 export function createFlushHooks(cache: QueryCache, instanceId: string, logger: Logger): Required<FlushHooks> {
   const notification = (changes: ChangeSet): Notification | undefined => {
-    if (isEmpty(changes)) return undefined;
+    if (changes.tagHashes.length === 0) return undefined;
     // Counted when built: the writer sends it in the transaction it commits or retries.
     cacheMetrics.notificationsSent.inc();
-    return { channel: INVALIDATION_CHANNEL, payload: encodeInvalidation(instanceId, changes) };
+    return { channel: INVALIDATION_CHANNEL, payload: encodeInvalidation(instanceId, changes.ids) };
   };
   return {
     notification,
@@ -87,7 +74,7 @@ export function createFlushHooks(cache: QueryCache, instanceId: string, logger: 
     },
     afterCommit(changes) {
       try {
-        if (!isEmpty(changes)) cache.invalidate(tagsOfChangeSet(changes), 'local');
+        if (changes.tagHashes.length > 0) cache.invalidateTagHashes(changes.tagHashes, 'local');
       } catch (err) {
         // Must not throw (acks follow); dropping everything is always safe.
         logger.error({ err }, 'cache invalidation failed; clearing the cache');
@@ -95,10 +82,6 @@ export function createFlushHooks(cache: QueryCache, instanceId: string, logger: 
       }
     },
   };
-}
-
-function isEmpty(changes: ChangeSet): boolean {
-  return changes.orderIds.size === 0 && changes.accountIds.size === 0 && changes.accountSymbols.size === 0;
 }
 
 /** Options of the invalidation listener. */

@@ -1,6 +1,6 @@
 import type { Pool } from '../../src/db/types';
 import type { FillFields, OrderEventFields } from '../../src/store/events';
-import { accountSymbolKey, type ChangeSet, type FlushHooks } from '../../src/store/change-set';
+import { ChangeSetBuilder, type ChangeSet, type FlushHooks } from '../../src/store/change-set';
 
 /** An order event row for the fake ingest: the stored row's fields ('' price stores NULL). */
 export type FakeOrderEvent = OrderEventFields;
@@ -45,11 +45,10 @@ export class FakeIngest {
   async flush(rows: { orders?: readonly FakeOrderEvent[]; fills?: readonly FakeFill[] }): Promise<ChangeSet> {
     const orders = rows.orders ?? [];
     const fills = rows.fills ?? [];
-    const changes: ChangeSet = {
-      orderIds: new Set([...orders, ...fills].map((r) => r.order_id)),
-      accountIds: new Set([...orders, ...fills].map((r) => r.account_id)),
-      accountSymbols: new Set(fills.map((f) => accountSymbolKey(f.account_id, f.symbol))),
-    };
+    const builder = new ChangeSetBuilder();
+    for (const o of orders) builder.addOrderEvent(o.order_id, o.account_id);
+    for (const f of fills) builder.addFill(f.order_id, f.account_id, f.symbol);
+    const changes = builder.build();
     const orderSeqs = orders.map(() => (++this.seq).toString());
     const fillSeqs = fills.map(() => (++this.seq).toString());
     await this.pool.withTransaction(

@@ -12,6 +12,11 @@ async function total(counter: Counter<string>): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
 
+/** `count` fills of distinct other orders, accounts and symbols. */
+function bystanderFills(prefix: string, count: number) {
+  return Array.from({ length: count }, (_, i) => fill({ fill_id: `${prefix}-f${i}`, order_id: `${prefix}-order-${String(i).padStart(5, '0')}`, account_id: `${prefix}-acct-${i % 50}`, symbol: `S${i % 7}` }));
+}
+
 describe('read path freshness (integration)', function () {
   this.timeout(120_000);
   let db: TestDatabase;
@@ -69,16 +74,18 @@ describe('read path freshness (integration)', function () {
 
     afterEach(() => h.app.readPath.cache.setAfterFetchHook(undefined));
 
-    for (const readInBetween of [false, true]) {
-      it(`never leaves the older state cached${readInBetween ? ' (and a read after the ack does not join the older fetch)' : ''}`, async () => {
-        const orderId = `race-${readInBetween}`;
+    for (const oversized of [false, true]) for (const readInBetween of [false, true]) {
+      const variant = `${readInBetween ? ' (and a read after the ack does not join the older fetch)' : ''}${oversized ? ', when the flush is too large to keep its ids' : ''}`;
+      it(`never leaves the older state cached${variant}`, async () => {
+        const orderId = `race-${readInBetween}-${oversized}`;
         await h.ingest.flush({ orders: [orderEvent({ order_id: orderId, qty: '10' })], fills: [fill({ fill_id: `${orderId}-f1`, order_id: orderId, qty: '1' })] });
         const stalePreventedBefore = await total(cacheMetrics.stalePrevented);
 
         const slow = slowNextFetch('order');
         const early = ok<Order__Output>(h.client, 'GetOrder', { order_id: orderId });
         await slow.reached; // the miss has read the database: one fill
-        await h.ingest.flush({ fills: [fill({ fill_id: `${orderId}-f2`, order_id: orderId, qty: '1' })] }); // acked
+        const others = oversized ? bystanderFills(`${orderId}-other`, 600) : [];
+        await h.ingest.flush({ fills: [...others, fill({ fill_id: `${orderId}-f2`, order_id: orderId, qty: '1' })] }); // acked
         if (readInBetween) {
           const afterAck = await ok<Order__Output>(h.client, 'GetOrder', { order_id: orderId });
           expect(afterAck.filled_qty, 'a read after the ack sees the new fill').to.equal('2');
@@ -92,6 +99,27 @@ describe('read path freshness (integration)', function () {
         expect((await total(cacheMetrics.stalePrevented)) - stalePreventedBefore).to.equal(1);
       });
     }
+  });
+
+  it('a flush too large to keep its ids invalidates exactly the entries it touched', async () => {
+    await h.ingest.flush({ orders: [orderEvent({ order_id: 'big-touched', account_id: 'acct-big', symbol: 'BIG' }), orderEvent({ order_id: 'big-untouched', account_id: 'acct-big', symbol: 'BIG' })] });
+    const read = async () => ({
+      touched: await ok<Order__Output>(h.client, 'GetOrder', { order_id: 'big-touched' }),
+      untouched: await ok<Order__Output>(h.client, 'GetOrder', { order_id: 'big-untouched' }),
+      position: await ok<Position__Output>(h.client, 'GetPosition', { account_id: 'acct-big', symbol: 'BIG' }),
+    });
+    await read();
+    const queriesBefore = h.app.readPath.queries.count('orders.get');
+    const positionsBefore = h.app.readPath.queries.count('positions.get');
+    // 600 orders of ~30 bytes: more ids than one NOTIFY carries, so none are kept, only their hashes.
+    await h.ingest.flush({ fills: [...bystanderFills('big-other', 600), fill({ fill_id: 'big-f1', order_id: 'big-touched', account_id: 'acct-big', symbol: 'BIG', qty: '7' })] });
+    const after = await read();
+    expect(after.touched.filled_qty).to.equal('7');
+    expect(after.position.net_qty).to.equal('7');
+    expect(after.untouched.filled_qty).to.equal('0');
+    // The touched order and the position were read again; the untouched order stayed cached.
+    expect(h.app.readPath.queries.count('orders.get') - queriesBefore).to.equal(1);
+    expect(h.app.readPath.queries.count('positions.get') - positionsBefore).to.equal(1);
   });
 
   it('100 concurrent GetOrder calls for one cold order run exactly one database query', async () => {

@@ -8,6 +8,7 @@ import type { FlushOrder } from '../../../src/ingest/flush-order';
 import type { BatchSink, FlushOutcome } from '../../../src/ingest/flush-writer';
 import type { AckOut, RejectOut, StreamSink } from '../../../src/ingest/ingest-stream';
 import { IngestPipeline } from '../../../src/ingest/pipeline';
+import { accountTagHash, orderTagHash, positionTagHash } from '../../../src/store/cache-tags';
 import type { ChangeSet } from '../../../src/store/change-set';
 import { silentLogger } from '../../../src/telemetry/logger';
 
@@ -331,8 +332,11 @@ describe('ingest/pipeline (unit, fake sink and timers)', () => {
     expect(changes).to.have.length(1);
     expect(acksAtHook).to.deep.equal([0]);
     expect(s.acks).to.have.length(1);
-    expect([...changes[0]!.orderIds]).to.deep.equal(['o1', 'o2']);
-    expect([...changes[0]!.accountSymbols]).to.deep.equal(['a1\u0000X', 'a1\u0000Y']);
+    const ids = changes[0]!.ids!;
+    expect([...ids.orderIds]).to.deep.equal(['o1', 'o2']);
+    expect([...ids.accountIds]).to.deep.equal(['a1']);
+    expect([...ids.symbolsByAccount.get('a1')!]).to.deep.equal(['X', 'Y']);
+    expect(changes[0]!.tagHashes).to.include.members([orderTagHash('o1'), orderTagHash('o2'), accountTagHash('a1'), positionTagHash('a1', 'X'), positionTagHash('a1', 'Y')]);
   });
 
   it('close() flushes what is buffered, then abandons flushes still failing at the deadline; close is idempotent', async () => {
