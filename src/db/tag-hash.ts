@@ -19,6 +19,13 @@ export function continueTagHash(state: number, text: string): number {
   return h;
 }
 
+/** continueTagHash over bytes that are ASCII: the same state as over the string they spell. */
+export function continueTagHashAscii(state: number, bytes: Buffer, start: number, end: number): number {
+  let h = state;
+  for (let i = start; i < end; i++) h = Math.imul(h ^ bytes[i]!, FNV_PRIME);
+  return h;
+}
+
 /** The hash of a finished state. */
 export function finishTagHash(state: number): TagHash {
   return state & TAG_HASH_MASK;

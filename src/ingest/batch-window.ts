@@ -1,6 +1,6 @@
 import { CopyRowSet } from '../db/copy/loader';
 import { ChangeSetBuilder, type ChangeSet } from '../store/change-set';
-import { encodeFillRow, encodeOrderEventRow, type EventTable } from '../store/events';
+import { encodeFillRow, encodeOrderEventRow, encodeWireFillRow, type EventTable, type WireFill } from '../store/events';
 import type { FillInput, OrderEventInput } from './event';
 import type { IngestStream } from './ingest-stream';
 import { isStorableSeq } from './sequencer';
@@ -125,6 +125,15 @@ export class BatchWindow {
     c.rows++;
     c.noteStorableSeq(seq);
     this.changes.addFill(f.order_id, f.account_id, f.symbol);
+  }
+
+  /** addFill for a plain valid fill still in its bytes. */
+  addWireFill(c: Contribution, seq: string, w: WireFill): void {
+    encodeWireFillRow(this.fills, c.stream.sourceIdField, seq, w);
+    this.fillRowOwners.push(c);
+    c.rows++;
+    c.noteStorableSeq(seq);
+    this.changes.addWireFill(w);
   }
 
   addReject(c: Contribution, reject: PendingReject): void {

@@ -1,4 +1,6 @@
-import type { FillFields, OrderEventFields } from '../store/events';
+import type { FillFields, OrderEventFields, WireFill } from '../store/events';
+
+export { WireFill } from '../store/events';
 
 /**
  * The ingest event shapes the pipeline works on. They match what
@@ -31,6 +33,8 @@ export interface EventInput {
   payload?: 'order' | 'fill';
   order?: OrderEventInput | null;
   fill?: FillInput | null;
+  /** Instead of `fill`, when the wire decoder left a plain valid fill in its bytes. */
+  wireFill?: WireFill | null;
   /** Set by the wire decoder; absent when the event came from another decoder. */
   raw?: RawLocation;
 }

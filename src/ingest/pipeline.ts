@@ -158,6 +158,9 @@ export class IngestPipeline {
       c ??= window.contributionOf(stream);
       if (verdict === 'INVALID') {
         window.addReject(c, { seq: ev.seq, code: RejectCode.REJECT_CODE_INVALID_SEQ, reason: 'seq must be between 1 and 9223372036854775807', raw: rawEventBytes(ev) });
+      } else if (ev.wireFill) {
+        // Left in its bytes by the wire decoder only when plain and valid.
+        window.addWireFill(c, ev.seq, ev.wireFill);
       } else {
         const invalid = validateEvent(ev);
         if (invalid) window.addReject(c, { seq: ev.seq, code: invalid.code, reason: invalid.reason, raw: rawEventBytes(ev) });

@@ -1,5 +1,5 @@
 import { RejectCode } from '../generated/orderflow/v1/RejectCode';
-import type { EventInput, FillInput, OrderEventInput } from './event';
+import type { EventInput, FillInput, OrderEventInput, WireFill } from './event';
 
 /** Why an event is refused: the proto RejectCode number and a reason naming the field. */
 export interface Invalid {
@@ -161,10 +161,83 @@ export function validateFill(f: FillInput): Invalid | undefined {
   );
 }
 
+/**
+ * True when a fill still in its protobuf bytes is plain and valid: every
+ * text field printable ASCII without a backslash (its bytes are then its
+ * COPY text) and every rule of validateFill met. These byte-level checks
+ * accept a subset of what validateFill accepts; anything else returns
+ * false, is decoded to strings and takes validateFill, which names the
+ * reason of a reject. A unit test holds the two to that agreement.
+ */
+export function isPlainValidFill(w: WireFill): boolean {
+  const b = w.buf;
+  return (
+    isPlainText(b, w.fillIdStart, w.fillIdEnd, MAX_ID_CHARS, true) &&
+    isPlainText(b, w.orderIdStart, w.orderIdEnd, MAX_ID_CHARS, true) &&
+    isPlainText(b, w.accountIdStart, w.accountIdEnd, MAX_ID_CHARS, true) &&
+    isPlainText(b, w.symbolStart, w.symbolEnd, MAX_SYMBOL_CHARS, true) &&
+    w.side >= 1 &&
+    w.side <= SIDE_MAX &&
+    isPlainDecimal(b, w.priceStart, w.priceEnd, 'positive', true) &&
+    isPlainDecimal(b, w.qtyStart, w.qtyEnd, 'positive', true) &&
+    // ts_ns > 0 as a signed 64-bit value.
+    (w.tsHi & 0x8000_0000) === 0 &&
+    (w.tsLo !== 0 || w.tsHi !== 0) &&
+    isPlainDecimal(b, w.feeStart, w.feeEnd, 'any', false) &&
+    isPlainText(b, w.venueStart, w.venueEnd, MAX_ID_CHARS, false)
+  );
+}
+
+/** checkText on bytes, for printable ASCII without a backslash only. */
+function isPlainText(b: Buffer, start: number, end: number, maxChars: number, required: boolean): boolean {
+  if (start === end) return !required;
+  if (end - start > maxChars) return false;
+  for (let i = start; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x20 || c >= 0x7f || c === 0x5c) return false;
+  }
+  return true;
+}
+
+/** checkDecimal on bytes: true only for a value checkDecimal accepts. */
+function isPlainDecimal(b: Buffer, start: number, end: number, rule: DecimalRule, required: boolean): boolean {
+  if (start === end) return !required;
+  let i = start;
+  if (b[i] === 0x2d) {
+    if (rule === 'positive') return false;
+    i++;
+  }
+  const intStart = i;
+  let nonZero = false;
+  let integerDigits = 0;
+  for (; i < end; i++) {
+    const c = b[i]!;
+    if (c < 0x30 || c > 0x39) break;
+    if (c !== 0x30) nonZero = true;
+    // Leading zeros are not counted.
+    if (nonZero) integerDigits++;
+  }
+  if (i === intStart || integerDigits > MAX_INTEGER_DIGITS) return false;
+  if (i < end) {
+    if (b[i] !== 0x2e) return false;
+    const fracStart = ++i;
+    for (; i < end; i++) {
+      const c = b[i]!;
+      if (c < 0x30 || c > 0x39) return false;
+      if (c !== 0x30) nonZero = true;
+    }
+    const fractionDigits = i - fracStart;
+    if (fractionDigits === 0 || fractionDigits > MAX_FRACTION_DIGITS) return false;
+  }
+  return rule !== 'positive' || nonZero;
+}
+
 /** Validates an event's payload (its seq is the sequencer's business); undefined when it may be stored. */
 export function validateEvent(ev: EventInput): Invalid | undefined {
   if (ev.payload === 'order' && ev.order) return validateOrderEvent(ev.order);
   if (ev.payload === 'fill' && ev.fill) return validateFill(ev.fill);
+  // The wire decoder leaves only plain valid fills in their bytes (isPlainValidFill).
+  if (ev.payload === 'fill' && ev.wireFill) return undefined;
   return invalid(RejectCode.REJECT_CODE_MISSING_PAYLOAD, 'event carries neither an order nor a fill');
 }
 

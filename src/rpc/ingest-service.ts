@@ -20,6 +20,11 @@ export type IngestCall = ServerDuplexStream<IngestRequestInput, IngestResponse>;
 /** Life cycle of the Ingest service. */
 export type IngestServiceState = 'RUNNING' | 'DRAINING' | 'CLOSED';
 
+/** The Ingest RPC decodes with plain valid fills left in their bytes (see DecodeOptions). */
+function decodeIngestRequestForService(buf: Buffer): IngestRequestInput {
+  return decodeIngestRequest(buf, { plainFillsAsBytes: true });
+}
+
 /**
  * The OrderFlow service definition with the hand-written Ingest request
  * decoder (ingest/wire-format.ts) in place of proto-loader's, which is an
@@ -28,7 +33,7 @@ export type IngestServiceState = 'RUNNING' | 'DRAINING' | 'CLOSED';
 export function withIngestDecoder(definition: OrderFlowDefinition): OrderFlowDefinition {
   return {
     ...definition,
-    Ingest: { ...definition.Ingest, requestDeserialize: decodeIngestRequest as unknown as OrderFlowDefinition['Ingest']['requestDeserialize'] },
+    Ingest: { ...definition.Ingest, requestDeserialize: decodeIngestRequestForService as unknown as OrderFlowDefinition['Ingest']['requestDeserialize'] },
   };
 }
 

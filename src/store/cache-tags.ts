@@ -1,4 +1,4 @@
-import { continueTagHash, finishTagHash, tagHash, TAG_HASH_START, type TagHash } from '../db/tag-hash';
+import { continueTagHash, continueTagHashAscii, finishTagHash, tagHash, TAG_HASH_START, type TagHash } from '../db/tag-hash';
 
 /**
  * Invalidation tags of cached reads, and their hashes. Reads and
@@ -51,6 +51,22 @@ export function accountTagHash(accountId: string): TagHash {
 /** tagHash(positionTag(accountId, symbol)), without building the tag. */
 export function positionTagHash(accountId: string, symbol: string): TagHash {
   return finishTagHash(continueTagHash(continueTagHash(continueTagHash(POSITION_STATE, accountId), '\u0000'), symbol));
+}
+
+/** orderTagHash of an id given as ASCII bytes. */
+export function orderTagHashAscii(bytes: Buffer, start: number, end: number): TagHash {
+  return finishTagHash(continueTagHashAscii(ORDER_STATE, bytes, start, end));
+}
+
+/** accountTagHash of an id given as ASCII bytes. */
+export function accountTagHashAscii(bytes: Buffer, start: number, end: number): TagHash {
+  return finishTagHash(continueTagHashAscii(ACCOUNT_STATE, bytes, start, end));
+}
+
+/** positionTagHash of an account and a symbol given as ASCII bytes. */
+export function positionTagHashAscii(bytes: Buffer, accountStart: number, accountEnd: number, symbolStart: number, symbolEnd: number): TagHash {
+  const account = continueTagHashAscii(POSITION_STATE, bytes, accountStart, accountEnd);
+  return finishTagHash(continueTagHashAscii(continueTagHash(account, '\u0000'), bytes, symbolStart, symbolEnd));
 }
 
 /** tagHash(ANY_CHANGE_TAG). */

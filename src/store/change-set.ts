@@ -1,6 +1,7 @@
 import type { Transaction } from '../db/types';
 import type { TagHash } from '../db/tag-hash';
-import { accountTagHash, ANY_CHANGE_TAG_HASH, orderTagHash, positionTagHash } from './cache-tags';
+import { accountTagHash, accountTagHashAscii, ANY_CHANGE_TAG_HASH, orderTagHash, orderTagHashAscii, positionTagHash, positionTagHashAscii } from './cache-tags';
+import type { WireFill } from './events';
 import type { Notification } from './sources';
 
 /** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
@@ -59,7 +60,22 @@ export class ChangeSetBuilder {
   addFill(orderId: string, accountId: string, symbol: string): void {
     this.built = undefined;
     this.tagHashes.push(orderTagHash(orderId), accountTagHash(accountId), positionTagHash(accountId, symbol));
-    if (this.overflowed) return;
+    if (!this.overflowed) this.noteFillIds(orderId, accountId, symbol);
+  }
+
+  /** addFill for a fill still in its bytes (its ids are printable ASCII): strings only while the ids are kept. */
+  addWireFill(w: WireFill): void {
+    this.built = undefined;
+    const b = w.buf;
+    this.tagHashes.push(
+      orderTagHashAscii(b, w.orderIdStart, w.orderIdEnd),
+      accountTagHashAscii(b, w.accountIdStart, w.accountIdEnd),
+      positionTagHashAscii(b, w.accountIdStart, w.accountIdEnd, w.symbolStart, w.symbolEnd),
+    );
+    if (!this.overflowed) this.noteFillIds(b.toString('latin1', w.orderIdStart, w.orderIdEnd), b.toString('latin1', w.accountIdStart, w.accountIdEnd), b.toString('latin1', w.symbolStart, w.symbolEnd));
+  }
+
+  private noteFillIds(orderId: string, accountId: string, symbol: string): void {
     this.note(this.orderIds, orderId);
     this.note(this.accountIds, accountId);
     let symbols = this.symbolsByAccount.get(accountId);

@@ -39,6 +39,46 @@ export interface FillFields {
   venue: string;
 }
 
+/**
+ * A fill left in the bytes it arrived in: where each field's bytes are in
+ * `buf`, and the scalars. The wire decoder leaves a fill like this only when
+ * it is valid and plain: every text field printable ASCII without a
+ * backslash, so its bytes are its UTF-8 and its COPY text (ingest/validate.ts
+ * isPlainValidFill). The pipeline copies those bytes straight into the COPY
+ * row (encodeWireFillRow) instead of building ten strings.
+ * An absent field has start === end.
+ */
+export class WireFill {
+  fillIdStart = 0;
+  fillIdEnd = 0;
+  orderIdStart = 0;
+  orderIdEnd = 0;
+  accountIdStart = 0;
+  accountIdEnd = 0;
+  symbolStart = 0;
+  symbolEnd = 0;
+  priceStart = 0;
+  priceEnd = 0;
+  qtyStart = 0;
+  qtyEnd = 0;
+  feeStart = 0;
+  feeEnd = 0;
+  venueStart = 0;
+  venueEnd = 0;
+  side = 0;
+  /** ts_ns as unsigned 32-bit halves. */
+  tsLo = 0;
+  tsHi = 0;
+
+  constructor(
+    /** The whole received message; never written to. */
+    readonly buf: Buffer,
+    /** The fill message's own bytes (for decoding it after all). */
+    readonly start: number,
+    readonly end: number,
+  ) {}
+}
+
 /** The event tables COPY writes. */
 export type EventTable = 'order_events' | 'fills';
 
@@ -67,6 +107,29 @@ export function encodeOrderEventRow(rows: CopyRowSet, sourceIdField: Buffer, seq
   e.int(o.time_in_force);
   e.text(o.ts_ns);
   e.text(o.client_order_id);
+  rows.endRow();
+}
+
+/**
+ * Encodes one fills row straight from a plain fill's protobuf bytes
+ * (WireFill): the same bytes encodeFillRow writes for the
+ * decoded fill, without its strings.
+ */
+export function encodeWireFillRow(rows: CopyRowSet, sourceIdField: Buffer, seq: string, w: WireFill): void {
+  const e = rows.encoder;
+  const b = w.buf;
+  e.preEncoded(sourceIdField);
+  e.text(seq);
+  e.plainAscii(b, w.fillIdStart, w.fillIdEnd);
+  e.plainAscii(b, w.orderIdStart, w.orderIdEnd);
+  e.plainAscii(b, w.accountIdStart, w.accountIdEnd);
+  e.plainAscii(b, w.symbolStart, w.symbolEnd);
+  e.int(w.side);
+  e.plainAscii(b, w.priceStart, w.priceEnd);
+  e.plainAscii(b, w.qtyStart, w.qtyEnd);
+  e.uint64(w.tsLo, w.tsHi);
+  e.plainAsciiOrNull(b, w.feeStart, w.feeEnd);
+  e.plainAscii(b, w.venueStart, w.venueEnd);
   rows.endRow();
 }
 

@@ -16,6 +16,7 @@ const NEWLINE = 0x0a;
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
+const TWO_POW_32 = 4_294_967_296;
 
 /** A value reached the COPY encoder with a NUL character (validation should have rejected it). */
 export class NulInCopyTextError extends Error {
@@ -177,6 +178,70 @@ export class CopyTextEncoder {
       this.buf[this.pos++] = 0x30 + value;
     } else {
       this.text(String(value));
+    }
+  }
+
+  /**
+   * Appends `src[start, end)` as a text field, as is: the caller guarantees
+   * printable ASCII without a backslash (nothing to escape, UTF-8 already).
+   */
+  plainAscii(src: Buffer, start: number, end: number): void {
+    this.separator();
+    const n = end - start;
+    this.ensure(n);
+    const buf = this.buf;
+    let pos = this.pos;
+    for (let i = start; i < end; i++) buf[pos++] = src[i]!;
+    this.pos = pos;
+  }
+
+  /** plainAscii, or NULL when the range is empty. */
+  plainAsciiOrNull(src: Buffer, start: number, end: number): void {
+    if (start === end) this.nullField();
+    else this.plainAscii(src, start, end);
+  }
+
+  /** Appends the decimal digits of the unsigned 64-bit value hi·2³² + lo, without a string. */
+  uint64(lo: number, hi: number): void {
+    this.separator();
+    this.ensure(20);
+    if (hi <= 0x1fffff) {
+      this.digits(hi * TWO_POW_32 + lo, 0);
+      return;
+    }
+    // Regroup 24+24+16 bits into base-10⁷ digits so every product stays exact in a double.
+    const low = lo & 0xffffff;
+    const mid = ((lo >>> 24) | (hi << 8)) & 0xffffff;
+    const high = hi >>> 16;
+    let digitA = low + mid * 6_777_216 + high * 6_710_656;
+    let digitB = mid + high * 8_147_497;
+    let digitC = high * 2;
+    if (digitA >= 10_000_000) {
+      digitB += Math.floor(digitA / 10_000_000);
+      digitA %= 10_000_000;
+    }
+    if (digitB >= 10_000_000) {
+      digitC += Math.floor(digitB / 10_000_000);
+      digitB %= 10_000_000;
+    }
+    // digitC < 2·10⁵, so digitC·10⁷ + digitB is exact in a double.
+    this.digits(digitC * 10_000_000 + digitB, 0);
+    this.digits(digitA, 7);
+  }
+
+  /** Writes the digits of the non-negative integer `value` (< 2⁵³), left-padded with zeros to `width`. */
+  private digits(value: number, width: number): void {
+    let count = 1;
+    for (let v = value; v >= 10; v = Math.floor(v / 10)) count++;
+    if (count < width) count = width;
+    const buf = this.buf;
+    let pos = this.pos + count;
+    this.pos = pos;
+    let v = value;
+    for (let i = 0; i < count; i++) {
+      const next = Math.floor(v / 10);
+      buf[--pos] = 0x30 + (v - next * 10);
+      v = next;
     }
   }
 
