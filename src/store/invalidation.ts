@@ -32,6 +32,15 @@ export function encodeInvalidation(instanceId: string, ids: ChangedIds | undefin
   return Buffer.byteLength(full) <= MAX_NOTIFY_PAYLOAD_BYTES ? full : all;
 }
 
+/**
+ * How every payload of `instanceId` begins (both forms above: JSON.stringify
+ * keeps the key order). The listener skips its own notifications by this
+ * prefix instead of parsing each one: one per flush, up to 8,000 bytes.
+ */
+export function invalidationPrefix(instanceId: string): string {
+  return `{"v":1,"i":${JSON.stringify(instanceId)},`;
+}
+
 /** Decodes a payload. Anything malformed decodes as "invalidate everything": losing an invalidation is never safe. */
 export function decodeInvalidation(payload: string): InvalidationMessage {
   try {
@@ -124,8 +133,11 @@ export class InvalidationListener {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
   private closePromise: Promise<void> | undefined;
+  /** This instance's own notifications begin with this (it invalidated before its acks already). */
+  private readonly ownPrefix: string;
 
   constructor(private readonly options: InvalidationListenerOptions) {
+    this.ownPrefix = invalidationPrefix(options.instanceId);
     options.cache.suspend();
   }
 
@@ -188,7 +200,9 @@ export class InvalidationListener {
 
   private onNotification(msg: pg.Notification): void {
     if (msg.channel !== INVALIDATION_CHANNEL) return;
-    const { instanceId, tags } = decodeInvalidation(msg.payload ?? '');
+    const payload = msg.payload ?? '';
+    if (payload.startsWith(this.ownPrefix)) return;
+    const { instanceId, tags } = decodeInvalidation(payload);
     if (instanceId === this.options.instanceId) return;
     if (tags === undefined) this.options.cache.invalidateAll('remote');
     else if (tags.length > 0) this.options.cache.invalidate(tags, 'remote');

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { tagHash } from '../../../src/db/tag-hash';
 import { accountTag, accountTagHash, ANY_CHANGE_TAG, ANY_CHANGE_TAG_HASH, orderTag, orderTagHash, positionTag, positionTagHash } from '../../../src/store/cache-tags';
 import { ChangeSetBuilder, MAX_NOTIFY_PAYLOAD_BYTES, type ChangedIds } from '../../../src/store/change-set';
-import { decodeInvalidation, encodeInvalidation } from '../../../src/store/invalidation';
+import { decodeInvalidation, encodeInvalidation, invalidationPrefix } from '../../../src/store/invalidation';
 
 function ids(orders: string[], accounts: string[], pairs: [string, string][]): ChangedIds {
   const symbolsByAccount = new Map<string, Set<string>>();
@@ -103,6 +103,19 @@ describe('store/invalidation payloads', () => {
     // One more 12-character id (15 bytes in JSON) would have fitted if the set were cut early.
     expect(size).to.be.above(8_000 - 16);
     expect(decodeInvalidation(last).tags).to.not.include(orderTag(lastOrder));
+  });
+
+  it("begins every payload with its instance's prefix, which no other instance's payload has", () => {
+    const b = new ChangeSetBuilder();
+    b.addFill('o-1', 'acct-1', 'AAPL');
+    for (const instanceId of ['inst-1', 'inst-"quoted"', 'ïnst']) {
+      const prefix = invalidationPrefix(instanceId);
+      for (const payload of [encodeInvalidation(instanceId, b.build().ids), encodeInvalidation(instanceId, undefined)]) {
+        expect(payload.startsWith(prefix), payload).to.equal(true);
+        expect(decodeInvalidation(payload).instanceId).to.equal(instanceId);
+      }
+      expect(encodeInvalidation(`${instanceId}-2`, b.build().ids).startsWith(prefix)).to.equal(false);
+    }
   });
 
   it('decodes anything malformed as "drop everything"', () => {
