@@ -1,6 +1,6 @@
 import { CopyRowSet } from '../db/copy/loader';
 import { ChangeSetBuilder, type ChangeSet } from '../store/change-set';
-import { encodeFillRow, encodeOrderEventRow, encodeWireFillRow, type EventTable, type WireFill } from '../store/events';
+import { encodeFillRow, encodeOrderEventRow, encodeWireFillRow, encodeWireOrderEventRow, type EventTable, type WireFill, type WireOrderEvent } from '../store/events';
 import type { FillInput, OrderEventInput } from './event';
 import type { IngestStream } from './ingest-stream';
 import { isStorableSeq } from './sequencer';
@@ -125,6 +125,15 @@ export class BatchWindow {
     c.rows++;
     c.noteStorableSeq(seq);
     this.changes.addFill(f.order_id, f.account_id, f.symbol);
+  }
+
+  /** addOrder for a plain valid order event still in its bytes. */
+  addWireOrder(c: Contribution, seq: string, w: WireOrderEvent): void {
+    encodeWireOrderEventRow(this.orders, c.stream.sourceIdField, seq, w);
+    this.orderRowOwners.push(c);
+    c.rows++;
+    c.noteStorableSeq(seq);
+    this.changes.addWireOrderEvent(w);
   }
 
   /** addFill for a plain valid fill still in its bytes. */

@@ -1,6 +1,6 @@
-import type { FillFields, OrderEventFields, WireFill } from '../store/events';
+import type { FillFields, OrderEventFields, WireFill, WireOrderEvent } from '../store/events';
 
-export { WireFill } from '../store/events';
+export { WireFill, WireOrderEvent } from '../store/events';
 
 /**
  * The ingest event shapes the pipeline works on. They match what
@@ -32,6 +32,8 @@ export interface EventInput {
   seq: string;
   payload?: 'order' | 'fill';
   order?: OrderEventInput | null;
+  /** Instead of `order`, when the wire decoder left a plain valid order event in its bytes. */
+  wireOrder?: WireOrderEvent | null;
   fill?: FillInput | null;
   /** Instead of `fill`, when the wire decoder left a plain valid fill in its bytes. */
   wireFill?: WireFill | null;

@@ -161,6 +161,8 @@ export class IngestPipeline {
       } else if (ev.wireFill) {
         // Left in its bytes by the wire decoder only when plain and valid.
         window.addWireFill(c, ev.seq, ev.wireFill);
+      } else if (ev.wireOrder) {
+        window.addWireOrder(c, ev.seq, ev.wireOrder);
       } else {
         const invalid = validateEvent(ev);
         if (invalid) window.addReject(c, { seq: ev.seq, code: invalid.code, reason: invalid.reason, raw: rawEventBytes(ev) });

@@ -1,5 +1,5 @@
 import { RejectCode } from '../generated/orderflow/v1/RejectCode';
-import type { EventInput, FillInput, OrderEventInput, WireFill } from './event';
+import type { EventInput, FillInput, OrderEventInput, WireFill, WireOrderEvent } from './event';
 
 /** Why an event is refused: the proto RejectCode number and a reason naming the field. */
 export interface Invalid {
@@ -180,12 +180,37 @@ export function isPlainValidFill(w: WireFill): boolean {
     w.side <= SIDE_MAX &&
     isPlainDecimal(b, w.priceStart, w.priceEnd, 'positive', true) &&
     isPlainDecimal(b, w.qtyStart, w.qtyEnd, 'positive', true) &&
-    // ts_ns > 0 as a signed 64-bit value.
-    (w.tsHi & 0x8000_0000) === 0 &&
-    (w.tsLo !== 0 || w.tsHi !== 0) &&
+    isPositiveInt64(w.tsLo, w.tsHi) &&
     isPlainDecimal(b, w.feeStart, w.feeEnd, 'any', false) &&
     isPlainText(b, w.venueStart, w.venueEnd, MAX_ID_CHARS, false)
   );
+}
+
+/** isPlainValidFill for an order event: the rules of validateOrderEvent, on plain bytes. */
+export function isPlainValidOrderEvent(w: WireOrderEvent): boolean {
+  const b = w.buf;
+  return (
+    isPlainText(b, w.orderIdStart, w.orderIdEnd, MAX_ID_CHARS, true) &&
+    isPlainText(b, w.accountIdStart, w.accountIdEnd, MAX_ID_CHARS, true) &&
+    isPlainText(b, w.symbolStart, w.symbolEnd, MAX_SYMBOL_CHARS, true) &&
+    w.side >= 1 &&
+    w.side <= SIDE_MAX &&
+    w.orderType >= 1 &&
+    w.orderType <= ORDER_TYPE_MAX &&
+    w.eventType >= 1 &&
+    w.eventType <= ORDER_EVENT_TYPE_MAX &&
+    w.timeInForce >= 1 &&
+    w.timeInForce <= TIME_IN_FORCE_MAX &&
+    isPlainDecimal(b, w.priceStart, w.priceEnd, 'positive', w.orderType === ORDER_TYPE_LIMIT || w.orderType === ORDER_TYPE_STOP_LIMIT) &&
+    isPlainDecimal(b, w.qtyStart, w.qtyEnd, 'positive', true) &&
+    isPositiveInt64(w.tsLo, w.tsHi) &&
+    isPlainText(b, w.clientOrderIdStart, w.clientOrderIdEnd, MAX_ID_CHARS, false)
+  );
+}
+
+/** ts_ns > 0 as a signed 64-bit value given as unsigned 32-bit halves. */
+function isPositiveInt64(lo: number, hi: number): boolean {
+  return (hi & 0x8000_0000) === 0 && (lo !== 0 || hi !== 0);
 }
 
 /** checkText on bytes, for printable ASCII without a backslash only. */
@@ -235,8 +260,10 @@ function isPlainDecimal(b: Buffer, start: number, end: number, rule: DecimalRule
 /** Validates an event's payload (its seq is the sequencer's business); undefined when it may be stored. */
 export function validateEvent(ev: EventInput): Invalid | undefined {
   if (ev.payload === 'order' && ev.order) return validateOrderEvent(ev.order);
+  // The wire decoder leaves only plain valid order events in their bytes (isPlainValidOrderEvent).
+  if (ev.payload === 'order' && ev.wireOrder) return undefined;
   if (ev.payload === 'fill' && ev.fill) return validateFill(ev.fill);
-  // The wire decoder leaves only plain valid fills in their bytes (isPlainValidFill).
+  // Likewise for fills (isPlainValidFill).
   if (ev.payload === 'fill' && ev.wireFill) return undefined;
   return invalid(RejectCode.REJECT_CODE_MISSING_PAYLOAD, 'event carries neither an order nor a fill');
 }

@@ -1,5 +1,5 @@
-import { WireFill, type EventBatchInput, type EventInput, type FillInput, type IngestRequestInput, type OrderEventInput } from './event';
-import { isPlainValidFill } from './validate';
+import { WireFill, WireOrderEvent, type EventBatchInput, type EventInput, type FillInput, type IngestRequestInput, type OrderEventInput } from './event';
+import { isPlainValidFill, isPlainValidOrderEvent } from './validate';
 
 /**
  * A hand-written protobuf codec for the Ingest request messages.
@@ -289,6 +289,46 @@ function scanFill(r: Reader, end: number): WireFill | undefined {
   return isPlainValidFill(w) ? w : undefined;
 }
 
+/** scanFill for an order event (decodeOrder's semantics). */
+function scanOrder(r: Reader, end: number): WireOrderEvent | undefined {
+  const w = new WireOrderEvent(r.buf, r.pos, end);
+  const outerEnd = r.end;
+  r.end = end;
+  while (r.pos < end) {
+    const tag = r.uint32();
+    const field = tag >>> 3;
+    const wire = tag & 7;
+    if (wire === WIRE_LEN) {
+      switch (field) {
+        case 1: w.orderIdEnd = r.delimitedEnd(); w.orderIdStart = r.pos; r.pos = w.orderIdEnd; continue;
+        case 2: w.accountIdEnd = r.delimitedEnd(); w.accountIdStart = r.pos; r.pos = w.accountIdEnd; continue;
+        case 3: w.symbolEnd = r.delimitedEnd(); w.symbolStart = r.pos; r.pos = w.symbolEnd; continue;
+        case 7: w.priceEnd = r.delimitedEnd(); w.priceStart = r.pos; r.pos = w.priceEnd; continue;
+        case 8: w.qtyEnd = r.delimitedEnd(); w.qtyStart = r.pos; r.pos = w.qtyEnd; continue;
+        case 11: w.clientOrderIdEnd = r.delimitedEnd(); w.clientOrderIdStart = r.pos; r.pos = w.clientOrderIdEnd; continue;
+      }
+    } else if (wire === WIRE_VARINT) {
+      switch (field) {
+        case 4: r.varint(); w.side = r.lo | 0; continue;
+        case 5: r.varint(); w.orderType = r.lo | 0; continue;
+        case 6: r.varint(); w.eventType = r.lo | 0; continue;
+        case 9: r.varint(); w.timeInForce = r.lo | 0; continue;
+        case 10: r.varint(); w.tsLo = r.lo; w.tsHi = r.hi; continue;
+      }
+    }
+    r.skip(wire);
+  }
+  r.end = outerEnd;
+  return isPlainValidOrderEvent(w) ? w : undefined;
+}
+
+/** Decodes an order event the wire decoder left in its bytes. */
+export function decodeWireOrder(w: WireOrderEvent): OrderEventInput {
+  const order = newOrder();
+  decodeOrder(new Reader(w.buf, w.start, w.end), w.end, order);
+  return order;
+}
+
 /** Decodes a fill the wire decoder left in its bytes. */
 export function decodeWireFill(w: WireFill): FillInput {
   const fill = newFill();
@@ -300,7 +340,7 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
   const start = r.pos;
   const outerEnd = r.end;
   r.end = end;
-  const ev: EventInput = { seq: '0', payload: undefined, order: null, fill: null, wireFill: null, raw: { buffer: r.buf, start, end } };
+  const ev: EventInput = { seq: '0', payload: undefined, order: null, wireOrder: null, fill: null, wireFill: null, raw: { buffer: r.buf, start, end } };
   while (r.pos < end) {
     const tag = r.uint32();
     const field = tag >>> 3;
@@ -310,10 +350,25 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
       ev.seq = uint64ToString(r.lo, r.hi);
     } else if (field === 2 && wire === WIRE_LEN) {
       const subEnd = r.delimitedEnd();
-      const order = ev.payload === 'order' && ev.order ? ev.order : newOrder();
+      if (plainFillsAsBytes && ev.payload !== 'order') {
+        const subStart = r.pos;
+        const wireOrder = scanOrder(r, subEnd);
+        if (wireOrder) {
+          ev.payload = 'order';
+          ev.wireOrder = wireOrder;
+          ev.fill = null;
+          ev.wireFill = null;
+          continue;
+        }
+        r.pos = subStart;
+      }
+      // A second order message merges into the first, as for fills below.
+      let order = newOrder();
+      if (ev.payload === 'order') order = ev.wireOrder ? decodeWireOrder(ev.wireOrder) : ev.order!;
       decodeOrder(r, subEnd, order);
       ev.payload = 'order';
       ev.order = order;
+      ev.wireOrder = null;
       ev.fill = null;
       ev.wireFill = null;
     } else if (field === 3 && wire === WIRE_LEN) {
@@ -325,6 +380,7 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
           ev.payload = 'fill';
           ev.wireFill = wireFill;
           ev.order = null;
+          ev.wireOrder = null;
           continue;
         }
         r.pos = subStart;
@@ -337,6 +393,7 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
       ev.fill = fill;
       ev.wireFill = null;
       ev.order = null;
+      ev.wireOrder = null;
     } else {
       r.skip(wire);
     }
@@ -363,10 +420,10 @@ function decodeBatch(r: Reader, end: number, batch: EventBatchInput, plainFillsA
 /** Options of decodeIngestRequest. */
 export interface DecodeOptions {
   /**
-   * Leave plain valid fills in their bytes (EventInput.wireFill) instead of
-   * decoding them to strings. The Ingest RPC does: building, checking and
-   * re-encoding ten strings per fill was a third of the service's CPU per
-   * event (issue #9). Default false.
+   * Leave plain valid fills and order events in their bytes
+   * (EventInput.wireFill, wireOrder) instead of decoding them to strings.
+   * The Ingest RPC does: building, checking and re-encoding ten strings per
+   * fill was a third of the service's CPU per event (issue #9). Default false.
    */
   plainFillsAsBytes?: boolean;
 }
@@ -506,6 +563,7 @@ export function encodeEvent(ev: EventInput): Buffer {
   const w = new Writer();
   w.int64(1, ev.seq);
   if (ev.payload === 'order' && ev.order) w.bytes(2, encodeOrder(ev.order));
+  else if (ev.payload === 'order' && ev.wireOrder) w.bytes(2, encodeOrder(decodeWireOrder(ev.wireOrder)));
   else if (ev.payload === 'fill' && ev.fill) w.bytes(3, encodeFill(ev.fill));
   else if (ev.payload === 'fill' && ev.wireFill) w.bytes(3, encodeFill(decodeWireFill(ev.wireFill)));
   return w.finish();

@@ -1,7 +1,7 @@
 import type { Transaction } from '../db/types';
 import type { TagHash } from '../db/tag-hash';
 import { accountTagHash, accountTagHashAscii, ANY_CHANGE_TAG_HASH, orderTagHash, orderTagHashAscii, positionTagHash, positionTagHashAscii } from './cache-tags';
-import type { WireFill } from './events';
+import type { WireFill, WireOrderEvent } from './events';
 import type { Notification } from './sources';
 
 /** NOTIFY payloads must be shorter than 8000 bytes (https://www.postgresql.org/docs/current/sql-notify.html). */
@@ -51,7 +51,18 @@ export class ChangeSetBuilder {
   addOrderEvent(orderId: string, accountId: string): void {
     this.built = undefined;
     this.tagHashes.push(orderTagHash(orderId), accountTagHash(accountId));
-    if (this.overflowed) return;
+    if (!this.overflowed) this.noteOrderIds(orderId, accountId);
+  }
+
+  /** addOrderEvent for an order event still in its bytes (its ids are printable ASCII): strings only while the ids are kept. */
+  addWireOrderEvent(w: WireOrderEvent): void {
+    this.built = undefined;
+    const b = w.buf;
+    this.tagHashes.push(orderTagHashAscii(b, w.orderIdStart, w.orderIdEnd), accountTagHashAscii(b, w.accountIdStart, w.accountIdEnd));
+    if (!this.overflowed) this.noteOrderIds(b.toString('latin1', w.orderIdStart, w.orderIdEnd), b.toString('latin1', w.accountIdStart, w.accountIdEnd));
+  }
+
+  private noteOrderIds(orderId: string, accountId: string): void {
     this.note(this.orderIds, orderId);
     this.note(this.accountIds, accountId);
     this.checkSize();

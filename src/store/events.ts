@@ -79,6 +79,37 @@ export class WireFill {
   ) {}
 }
 
+/** An order event left in the bytes it arrived in, as WireFill is for a fill (ingest/validate.ts isPlainValidOrderEvent). */
+export class WireOrderEvent {
+  orderIdStart = 0;
+  orderIdEnd = 0;
+  accountIdStart = 0;
+  accountIdEnd = 0;
+  symbolStart = 0;
+  symbolEnd = 0;
+  priceStart = 0;
+  priceEnd = 0;
+  qtyStart = 0;
+  qtyEnd = 0;
+  clientOrderIdStart = 0;
+  clientOrderIdEnd = 0;
+  side = 0;
+  orderType = 0;
+  eventType = 0;
+  timeInForce = 0;
+  /** ts_ns as unsigned 32-bit halves. */
+  tsLo = 0;
+  tsHi = 0;
+
+  constructor(
+    /** The whole received message; never written to. */
+    readonly buf: Buffer,
+    /** The order message's own bytes (for decoding it after all). */
+    readonly start: number,
+    readonly end: number,
+  ) {}
+}
+
 /** The event tables COPY writes. */
 export type EventTable = 'order_events' | 'fills';
 
@@ -107,6 +138,26 @@ export function encodeOrderEventRow(rows: CopyRowSet, sourceIdField: Buffer, seq
   e.int(o.time_in_force);
   e.text(o.ts_ns);
   e.text(o.client_order_id);
+  rows.endRow();
+}
+
+/** Encodes one order_events row straight from a plain order event's protobuf bytes (see encodeWireFillRow). */
+export function encodeWireOrderEventRow(rows: CopyRowSet, sourceIdField: Buffer, seq: string, w: WireOrderEvent): void {
+  const e = rows.encoder;
+  const b = w.buf;
+  e.preEncoded(sourceIdField);
+  e.text(seq);
+  e.plainAscii(b, w.orderIdStart, w.orderIdEnd);
+  e.plainAscii(b, w.accountIdStart, w.accountIdEnd);
+  e.plainAscii(b, w.symbolStart, w.symbolEnd);
+  e.int(w.side);
+  e.int(w.orderType);
+  e.int(w.eventType);
+  e.plainAsciiOrNull(b, w.priceStart, w.priceEnd);
+  e.plainAscii(b, w.qtyStart, w.qtyEnd);
+  e.int(w.timeInForce);
+  e.uint64(w.tsLo, w.tsHi);
+  e.plainAscii(b, w.clientOrderIdStart, w.clientOrderIdEnd);
   rows.endRow();
 }
 

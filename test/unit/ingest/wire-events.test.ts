@@ -3,12 +3,12 @@ import fc from 'fast-check';
 import { CopyTextEncoder } from '../../../src/db/copy/encoder';
 import { CopyRowSet } from '../../../src/db/copy/loader';
 import type { IngestRequest } from '../../../src/generated/orderflow/v1/IngestRequest';
-import type { EventInput, FillInput } from '../../../src/ingest/event';
-import { validateFill } from '../../../src/ingest/validate';
-import { decodeIngestRequest, decodeWireFill, encodeEvent, WireFormatError } from '../../../src/ingest/wire-format';
+import type { EventInput, FillInput, OrderEventInput } from '../../../src/ingest/event';
+import { validateFill, validateOrderEvent } from '../../../src/ingest/validate';
+import { decodeIngestRequest, decodeWireFill, decodeWireOrder, encodeEvent, WireFormatError } from '../../../src/ingest/wire-format';
 import { orderFlowServiceDefinition } from '../../../src/rpc/proto';
 import { ChangeSetBuilder } from '../../../src/store/change-set';
-import { encodeFillRow, encodeWireFillRow } from '../../../src/store/events';
+import { encodeFillRow, encodeOrderEventRow, encodeWireFillRow, encodeWireOrderEventRow } from '../../../src/store/events';
 
 const serialize = (msg: IngestRequest): Buffer => orderFlowServiceDefinition().Ingest.requestSerialize(msg);
 type Events = NonNullable<IngestRequest['batch']>['events'];
@@ -58,6 +58,42 @@ const fillArb = fc.record({
   venue: mostly(plainText(0, 64), fc.constantFrom('x'.repeat(65), 'XNÄS', 'a\\b')),
 });
 
+/** Order events that are plain and valid: a price where the type needs one (limit, stop limit), sometimes where it does not. */
+const plainValidOrderArb = fc
+  .record({
+    order_id: plainText(1, 64),
+    account_id: plainText(1, 64),
+    symbol: plainText(1, 32),
+    side: fc.constantFrom(1, 2),
+    order_type: fc.integer({ min: 1, max: 4 }),
+    event_type: fc.integer({ min: 1, max: 6 }),
+    price: fc.oneof(positiveDecimal, fc.constant('')),
+    qty: positiveDecimal,
+    time_in_force: fc.integer({ min: 1, max: 4 }),
+    ts_ns: fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }).map(String),
+    client_order_id: plainText(0, 64),
+  })
+  .map((o) => (o.price === '' && (o.order_type === 2 || o.order_type === 4) ? { ...o, price: '1.5' } : o));
+/** Order events that are mostly plain and valid, with near misses. */
+const orderArb = fc.record({
+  order_id: mostly(plainText(1, 64), fc.constantFrom('', 'o\\1', 'ördér', 'x'.repeat(65))),
+  account_id: mostly(plainText(1, 64), fc.constantFrom('', 'a\n')),
+  symbol: mostly(plainText(1, 32), fc.constantFrom('', 'x'.repeat(33))),
+  side: mostly(fc.constantFrom(1, 2), fc.constantFrom(0, 3)),
+  order_type: mostly(fc.integer({ min: 1, max: 4 }), fc.constantFrom(0, 5)),
+  event_type: mostly(fc.integer({ min: 1, max: 6 }), fc.constantFrom(0, 7)),
+  price: mostly(fc.oneof(positiveDecimal, fc.constant('')), nearMissDecimal),
+  qty: mostly(positiveDecimal, nearMissDecimal),
+  time_in_force: mostly(fc.integer({ min: 1, max: 4 }), fc.constantFrom(0, 5)),
+  ts_ns: mostly(fc.bigInt({ min: 1n, max: 2n ** 63n - 1n }), int64).map(String),
+  client_order_id: mostly(plainText(0, 64), fc.constantFrom('x'.repeat(65), 'cl\\1', 'clé')),
+});
+
+function decodeBothOrders(orders: OrderEventInput[]): { eager: EventInput[]; lazy: EventInput[] } {
+  const buf = serialize({ batch: { events: orders.map((order, i) => ({ seq: String(i + 1), order })) as Events } });
+  return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainFillsAsBytes: true }).batch!.events };
+}
+
 function decodeBoth(fills: FillInput[]): { eager: EventInput[]; lazy: EventInput[] } {
   const buf = serialize({ batch: { events: fills.map((fill, i) => ({ seq: String(i + 1), fill })) as Events } });
   return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainFillsAsBytes: true }).batch!.events };
@@ -71,7 +107,7 @@ function rowOf(write: (rows: CopyRowSet) => void): string {
 
 const SOURCE_FIELD = Buffer.from('src-1');
 
-describe('ingest: fills left in their bytes', () => {
+describe('ingest: events left in their bytes', () => {
   it('only plain valid fills stay in their bytes, and they decode to exactly what the string decoder yields', () => {
     fc.assert(
       fc.property(fc.array(fillArb, { minLength: 1, maxLength: 6 }), (fills) => {
@@ -119,6 +155,40 @@ describe('ingest: fills left in their bytes', () => {
           fromStrings.addFill(fill.order_id, fill.account_id, fill.symbol);
         });
         expect(fromBytes.build()).to.deep.equal(fromStrings.build());
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('only plain valid order events stay in their bytes, and they decode and encode as the string path does', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(plainValidOrderArb, orderArb), { minLength: 1, maxLength: 6 }), (orders) => {
+        const { eager, lazy } = decodeBothOrders(orders);
+        const fromBytes = new ChangeSetBuilder();
+        const fromStrings = new ChangeSetBuilder();
+        lazy.forEach((ev, i) => {
+          const expected = eager[i]!;
+          expect(ev.raw).to.deep.equal(expected.raw);
+          if (!ev.wireOrder) {
+            expect(ev.order).to.deep.equal(expected.order);
+            return;
+          }
+          const order = expected.order!;
+          expect(ev.order).to.equal(null);
+          expect(validateOrderEvent(order), 'an order event left in bytes passes validation').to.equal(undefined);
+          expect(decodeWireOrder(ev.wireOrder)).to.deep.equal(order);
+          expect(encodeEvent(ev).equals(encodeEvent({ ...expected, raw: undefined }))).to.equal(true);
+          expect(rowOf((rows) => encodeWireOrderEventRow(rows, SOURCE_FIELD, ev.seq, ev.wireOrder!))).to.equal(rowOf((rows) => encodeOrderEventRow(rows, SOURCE_FIELD, ev.seq, order)));
+          fromBytes.addWireOrderEvent(ev.wireOrder);
+          fromStrings.addOrderEvent(order.order_id, order.account_id);
+        });
+        expect(fromBytes.build()).to.deep.equal(fromStrings.build());
+      }),
+      { numRuns: 500 },
+    );
+    fc.assert(
+      fc.property(fc.array(plainValidOrderArb, { minLength: 1, maxLength: 4 }), (orders) => {
+        for (const ev of decodeBothOrders(orders).lazy) expect(ev.wireOrder, JSON.stringify(orders)).to.not.equal(null);
       }),
       { numRuns: 300 },
     );
