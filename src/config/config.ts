@@ -51,7 +51,7 @@ export interface IngestConfig {
   batchMaxRows: number;
   /** A batch window closes at this many encoded bytes. Env INGEST_BATCH_MAX_BYTES, default 8 MiB. */
   batchMaxBytes: number;
-  /** A batch window closes this long after its first event, ms. Env INGEST_BATCH_MAX_MS, default 5. */
+  /** A batch window closes this long after its first event, ms. Env INGEST_BATCH_MAX_MS, default 1. */
   batchMaxMs: number;
   /** Uncommitted events buffered per stream before reading pauses. Env INGEST_STREAM_MAX_BUFFERED, default 50,000. */
   streamMaxBuffered: number;
