@@ -1,6 +1,6 @@
-// Only modules that never load @grpc/grpc-js are imported statically: tracing
-// must start before grpc-js is first required, so instrumentation-grpc can
-// patch its server. Everything else is required after startTracing.
+// Only configuration and logging are imported statically: tracing starts
+// before the rest of the service is loaded, so nothing it does at load time
+// escapes the tracer. Everything else is required after startTracing.
 import type { App as AppClass } from './app';
 import { ConfigError, loadConfig } from './config';
 import { createLogger } from './telemetry/logger';

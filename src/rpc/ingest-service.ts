@@ -1,5 +1,6 @@
 import type { ServerDuplexStream } from '@grpc/grpc-js';
-import { SpanStatusCode, type Span } from '@opentelemetry/api';
+import * as grpc from '@grpc/grpc-js';
+import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { InvalidArgumentError, OrderflowError, ShuttingDownError, FencedError } from '../errors';
 import type { IngestResponse } from '../generated/orderflow/v1/IngestResponse';
 import type { RejectCode } from '../generated/orderflow/v1/RejectCode';
@@ -12,7 +13,10 @@ import { validateSourceId } from '../ingest/validate';
 import { decodeIngestRequest } from '../ingest/wire-format';
 import type { Logger } from '../telemetry/logger';
 import { getTracer } from '../telemetry/tracing';
+import { endServerSpan, serverSpanStarter } from './server-span';
 import { toGrpcStatus } from './status';
+
+const startIngestSpan = serverSpanStarter('Ingest');
 
 /** The server side of one Ingest call. */
 export type IngestCall = ServerDuplexStream<IngestRequestInput, IngestResponse>;
@@ -94,6 +98,8 @@ type ConnectionState = 'AWAIT_HELLO' | 'OPENING' | 'OPEN' | 'HALF_CLOSED' | 'END
 class IngestConnection implements StreamSink {
   private state: ConnectionState = 'AWAIT_HELLO';
   private stream: IngestStream | undefined;
+  /** The call's SERVER span, and the stream's span beneath it. */
+  private readonly serverSpan: Span;
   private readonly span: Span;
   private stoppedReading = false;
   private sourceId = '';
@@ -106,15 +112,17 @@ class IngestConnection implements StreamSink {
     private readonly logger: Logger,
     private readonly onEnded: () => void,
   ) {
-    this.span = getTracer().startSpan('ingest.stream', { attributes: { 'rpc.system': 'grpc', 'rpc.method': 'Ingest' } });
+    const { span, parent } = startIngestSpan(call.metadata);
+    this.serverSpan = span;
+    this.span = getTracer().startSpan('ingest.stream', { attributes: { 'rpc.system': 'grpc', 'rpc.method': 'Ingest' } }, trace.setSpan(parent, span));
     ingestMetrics.openStreams.inc();
   }
 
   start(): void {
     this.call.on('data', (msg: IngestRequestInput) => this.onMessage(msg));
     this.call.on('end', () => this.onHalfClose());
-    this.call.on('cancelled', () => this.finish('cancelled by the client'));
-    this.call.on('close', () => this.finish('closed'));
+    this.call.on('cancelled', () => this.finish('cancelled by the client', grpc.status.CANCELLED));
+    this.call.on('close', () => this.finish('closed', grpc.status.CANCELLED));
     // Our own status errors are emitted on the call too; grpc-js turns them into the status.
     this.call.on('error', () => undefined);
   }
@@ -188,7 +196,7 @@ class IngestConnection implements StreamSink {
       this.state = 'ENDED';
       this.pipeline.detach(stream);
       this.call.end();
-      this.finish('completed');
+      this.finish('completed', grpc.status.OK);
     });
   }
 
@@ -228,10 +236,11 @@ class IngestConnection implements StreamSink {
       this.span.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
     }
     this.call.emit('error', status);
-    this.finish(status.details);
+    this.finish(status.details, status.code);
   }
 
-  private finish(reason: string): void {
+  /** Ends the call's spans; `code` is its status (the first one given counts). */
+  private finish(reason: string, code: grpc.status): void {
     if (this.state !== 'ENDED') {
       this.state = 'ENDED';
       if (this.stream) this.pipeline.detach(this.stream);
@@ -240,6 +249,7 @@ class IngestConnection implements StreamSink {
     this.finished = true;
     this.span.setAttribute('orderflow.end_reason', reason);
     this.span.end();
+    endServerSpan(this.serverSpan, code, reason);
     ingestMetrics.openStreams.dec();
     this.onEnded();
   }

@@ -1,9 +1,8 @@
 import type * as grpc from '@grpc/grpc-js';
-import { context, propagation, ROOT_CONTEXT, SpanKind, SpanStatusCode, trace, type Context, type Span, type TextMapGetter } from '@opentelemetry/api';
+import { context, trace, type Context, type Span } from '@opentelemetry/api';
 import { CancelledError } from '../errors';
 import type { Logger } from '../telemetry/logger';
-import { getTracer, SELF_TRACED_GRPC_METHODS } from '../telemetry/tracing';
-import { ORDERFLOW_SERVICE_NAME } from './proto';
+import { endServerSpan, serverSpanStarter } from './server-span';
 import { toGrpcStatus } from './status';
 
 /**
@@ -60,8 +59,7 @@ export class CallScope {
   /** Answers OK and ends the span. */
   succeed(response: unknown): void {
     this.dispose();
-    this.span.setAttribute('rpc.grpc.status_code', 0);
-    this.span.end();
+    endServerSpan(this.span, 0);
     this.callback(null, response);
   }
 
@@ -69,9 +67,7 @@ export class CallScope {
   fail(err: unknown): void {
     this.dispose();
     const status = this.inSpan(() => toGrpcStatus(err, this.logger));
-    this.span.setAttribute('rpc.grpc.status_code', status.code);
-    this.span.setStatus({ code: SpanStatusCode.ERROR, message: status.details });
-    this.span.end();
+    endServerSpan(this.span, status.code, status.details);
     this.callback(status as grpc.ServerErrorResponse);
   }
 
@@ -81,35 +77,20 @@ export class CallScope {
   }
 }
 
-/** Reads W3C trace context (`traceparent`, `tracestate`, `baggage`) from gRPC metadata. */
-const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
-  get: (metadata, key) => {
-    const values = metadata.get(key);
-    return values.length === 0 ? undefined : values.length === 1 ? String(values[0]) : values.map(String);
-  },
-  keys: (metadata) => Object.keys(metadata.getMap()),
-};
-
 /** A handler's answer: a value at once (a cache hit) or later. */
 export type MaybePromise<T> = T | Promise<T>;
 
 /**
- * A unary handler with the call's SERVER span, a lazily built cancellation
- * scope and errors mapped by toGrpcStatus only. The span is the one
- * instrumentation-grpc would make (`grpc.<service>/<method>`, rpc.*
- * attributes, `rpc.grpc.status_code`, the client's `traceparent` as parent),
- * made here once so the handler can put its attributes on it. A handler that
+ * A unary handler with the call's SERVER span (server-span.ts), a lazily
+ * built cancellation scope and errors mapped by toGrpcStatus only. The
+ * handler puts its attributes on the span. A handler that
  * returns a value (a cache hit) is answered synchronously: no promise. Run
  * work that starts spans or logs through `scope.inSpan()`.
  */
 export function unaryCall<Req, Res>(method: string, logger: Logger, fn: (req: Req, scope: CallScope) => MaybePromise<Res>): grpc.handleUnaryCall<Req, Res> {
-  // instrumentation-grpc skips exactly the listed methods; an unlisted one would get a second SERVER span from it.
-  if (!SELF_TRACED_GRPC_METHODS.includes(method)) throw new TypeError(`${method} makes its own SERVER span: add it to SELF_TRACED_GRPC_METHODS`);
-  const spanName = `grpc.${ORDERFLOW_SERVICE_NAME}/${method}`;
-  const attributes = { 'rpc.system': 'grpc', 'rpc.service': ORDERFLOW_SERVICE_NAME, 'rpc.method': method };
+  const startSpan = serverSpanStarter(method);
   return (call, callback) => {
-    const parent = propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER);
-    const span = getTracer().startSpan(spanName, { kind: SpanKind.SERVER, attributes }, parent);
+    const { span, parent } = startSpan(call.metadata);
     const scope = new CallScope(call as grpc.ServerUnaryCall<unknown, unknown>, callback as grpc.sendUnaryData<unknown>, span, parent, logger);
     let result: MaybePromise<Res>;
     try {

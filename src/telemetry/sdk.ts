@@ -2,7 +2,6 @@ import { diag, DiagLogLevel, type DiagLogger, type TextMapPropagator } from '@op
 import { OTLPTraceExporter as OtlpGrpcTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
 import { OTLPTraceExporter as OtlpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as OtlpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { GrpcInstrumentation } from '@opentelemetry/instrumentation-grpc';
 import { core, NodeSDK, resources } from '@opentelemetry/sdk-node';
 import {
   AlwaysOffSampler,
@@ -17,23 +16,18 @@ import {
 } from '@opentelemetry/sdk-trace';
 import type { OtelConfig } from '../config';
 import type { Logger } from './logger';
-import { registerTracingShutdown, SELF_TRACED_GRPC_METHODS } from './tracing';
+import { registerTracingShutdown } from './tracing';
 
-/**
- * gRPC methods that get no server span: health probes and reflection arrive
- * every few seconds from orchestrators and tools and would bury real traces.
- */
-const UNTRACED_GRPC_METHODS = ['Check', 'Watch', 'ServerReflectionInfo'];
 /** The same OTel diagnostic is logged at most once per this many ms. */
 const DIAG_REPEAT_MS = 60_000;
 
 /**
  * Starts the OpenTelemetry SDK from `config` (the parsed OTEL_* variables):
- * OTLP or console span export through a batch processor, W3C trace context,
- * and gRPC server spans via @opentelemetry/instrumentation-grpc. Must run
- * BEFORE anything loads @grpc/grpc-js, or the server is not patched.
- * pg is deliberately not auto-instrumented: the pool makes its own spans
- * (instrumentation-pg sees nothing of pg-copy-streams COPY).
+ * OTLP or console span export through a batch processor and W3C trace
+ * context. Nothing is auto-instrumented: every OrderFlow call makes its own
+ * SERVER span (rpc/server-span.ts; instrumentation-grpc's patching cost each
+ * call 20–60 µs of CPU) and the pool its query spans (instrumentation-pg sees
+ * nothing of pg-copy-streams COPY).
  * Registers the shutdown hook that App.close() calls through shutdownTracing().
  */
 export function startTracing(config: OtelConfig, logger: Logger): void {
@@ -47,11 +41,6 @@ export function startTracing(config: OtelConfig, logger: Logger): void {
   const warnExportFailure = throttled((err: unknown) => log.warn({ err: describe(err) }, 'span export failed; spans are dropped until the collector answers'));
   core.setGlobalErrorHandler(warnExportFailure);
 
-  // Constructing the instrumentation hooks require() now, so the gRPC
-  // metadata built below for the OTLP/gRPC exporter already loads a patched grpc-js.
-  // The unary read and bust RPCs make their own SERVER span (one per call, with the cache attributes on it).
-  const grpcInstrumentation = new GrpcInstrumentation({ ignoreGrpcMethods: [...UNTRACED_GRPC_METHODS, ...SELF_TRACED_GRPC_METHODS] });
-
   const spanProcessors: SpanProcessor[] = config.tracesExporters.map(
     (name) => new BatchSpanProcessor({ exporter: name === 'console' ? new ConsoleSpanExporter() : createOtlpExporter(config), ...batchOptions(config) }),
   );
@@ -64,7 +53,7 @@ export function startTracing(config: OtelConfig, logger: Logger): void {
     spanProcessors,
     sampler: createSampler(config),
     textMapPropagator: createPropagator(config),
-    instrumentations: [grpcInstrumentation],
+    instrumentations: [],
     // Traces only: metrics are Prometheus (prom-client), logs are stdout JSON.
     metricReaders: [],
     logRecordProcessors: [],
@@ -96,7 +85,7 @@ function createOtlpExporter(config: OtelConfig): SpanExporter {
       compression: config.compression as GrpcExporterOptions['compression'],
     };
     if (Object.keys(config.headers).length > 0) {
-      // Loaded only now (after the instrumentation hooked require) and only for gRPC export.
+      // Loaded only for gRPC export with headers.
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { Metadata } = require('@grpc/grpc-js') as typeof import('@grpc/grpc-js');
       const metadata = new Metadata();

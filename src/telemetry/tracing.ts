@@ -8,15 +8,6 @@ export interface TracingShutdownHook {
 let shutdownHook: TracingShutdownHook | undefined;
 let shutdownPromise: Promise<void> | undefined;
 
-/**
- * gRPC methods whose handlers make their own SERVER span (rpc/unary-call.ts:
- * the unary read and bust RPCs). instrumentation-grpc is told to skip them
- * (telemetry/sdk.ts), so each call gets one SERVER span, not two nested ones.
- * Listed here, not in rpc/, because sdk.ts must not load grpc-js before the
- * instrumentation patches it.
- */
-export const SELF_TRACED_GRPC_METHODS: readonly string[] = ['GetOrder', 'BatchGetOrders', 'ListOrders', 'ListFills', 'GetPosition', 'BustFills'];
-
 /** The project's tracer. A no-op until the SDK is started (see telemetry/sdk.ts). */
 export function getTracer(): Tracer {
   return trace.getTracer('orderflow');
