@@ -1,5 +1,6 @@
 import { WireFill, WireOrderEvent, type EventBatchInput, type EventInput, type FillInput, type IngestRequestInput, type OrderEventInput } from './event';
 import { isPlainValidFill, isPlainValidOrderEvent } from './validate';
+import { splitUint64 } from '../db/copy/uint64';
 
 /**
  * A hand-written protobuf codec for the Ingest request messages.
@@ -148,8 +149,6 @@ function decodeUtf8(buf: Buffer, start: number, end: number): string {
   return (buf as unknown as FastSlices).latin1Slice(start, end);
 }
 
-const TWO_POW_32 = 4_294_967_296;
-
 function pad7(value: number): string {
   const s = String(value);
   return '0000000'.slice(s.length) + s;
@@ -157,24 +156,8 @@ function pad7(value: number): string {
 
 /** Exact decimal string of the unsigned 64-bit value hi·2³² + lo, without BigInt. */
 export function uint64ToString(lo: number, hi: number): string {
-  if (hi <= 0x1fffff) return String(hi * TWO_POW_32 + lo);
-  // Regroup 24+24+16 bits into base-1e7 digits so every product stays exact in a double.
-  const low = lo & 0xffffff;
-  const mid = ((lo >>> 24) | (hi << 8)) & 0xffffff;
-  const high = hi >>> 16;
-  let digitA = low + mid * 6_777_216 + high * 6_710_656;
-  let digitB = mid + high * 8_147_497;
-  let digitC = high * 2;
-  if (digitA >= 10_000_000) {
-    digitB += Math.floor(digitA / 10_000_000);
-    digitA %= 10_000_000;
-  }
-  if (digitB >= 10_000_000) {
-    digitC += Math.floor(digitB / 10_000_000);
-    digitB %= 10_000_000;
-  }
-  // digitC < 2·10⁵, so digitC·10⁷ + digitB is exact in a double: one conversion instead of two.
-  return String(digitC * 10_000_000 + digitB) + pad7(digitA);
+  const { high, low } = splitUint64(lo, hi);
+  return low < 0 ? String(high) : String(high) + pad7(low);
 }
 
 /** Exact decimal string of the two's-complement signed 64-bit value hi·2³² + lo. */

@@ -11,12 +11,13 @@
  * it, and the encoder refuses it rather than corrupt a row.
  */
 
+import { splitUint64 } from './uint64';
+
 const TAB = 0x09;
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 const BACKSLASH = 0x5c;
 const HEX = '0123456789abcdef';
-const TWO_POW_32 = 4_294_967_296;
 
 /** A value reached the COPY encoder with a NUL character (validation should have rejected it). */
 export class NulInCopyTextError extends Error {
@@ -205,28 +206,9 @@ export class CopyTextEncoder {
   uint64(lo: number, hi: number): void {
     this.separator();
     this.ensure(20);
-    if (hi <= 0x1fffff) {
-      this.digits(hi * TWO_POW_32 + lo, 0);
-      return;
-    }
-    // Regroup 24+24+16 bits into base-10⁷ digits so every product stays exact in a double.
-    const low = lo & 0xffffff;
-    const mid = ((lo >>> 24) | (hi << 8)) & 0xffffff;
-    const high = hi >>> 16;
-    let digitA = low + mid * 6_777_216 + high * 6_710_656;
-    let digitB = mid + high * 8_147_497;
-    let digitC = high * 2;
-    if (digitA >= 10_000_000) {
-      digitB += Math.floor(digitA / 10_000_000);
-      digitA %= 10_000_000;
-    }
-    if (digitB >= 10_000_000) {
-      digitC += Math.floor(digitB / 10_000_000);
-      digitB %= 10_000_000;
-    }
-    // digitC < 2·10⁵, so digitC·10⁷ + digitB is exact in a double.
-    this.digits(digitC * 10_000_000 + digitB, 0);
-    this.digits(digitA, 7);
+    const { high, low } = splitUint64(lo, hi);
+    this.digits(high, 0);
+    if (low >= 0) this.digits(low, 7);
   }
 
   /** Writes the digits of the non-negative integer `value` (< 2⁵³), left-padded with zeros to `width`. */
