@@ -319,7 +319,7 @@ export function decodeWireFill(w: WireFill): FillInput {
   return fill;
 }
 
-function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventInput {
+function decodeEvent(r: Reader, end: number, plainEventsAsBytes: boolean): EventInput {
   const start = r.pos;
   const outerEnd = r.end;
   r.end = end;
@@ -333,7 +333,7 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
       ev.seq = uint64ToString(r.lo, r.hi);
     } else if (field === 2 && wire === WIRE_LEN) {
       const subEnd = r.delimitedEnd();
-      if (plainFillsAsBytes && ev.payload !== 'order') {
+      if (plainEventsAsBytes && ev.payload !== 'order') {
         const subStart = r.pos;
         const wireOrder = scanOrder(r, subEnd);
         if (wireOrder) {
@@ -356,7 +356,7 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
       ev.wireFill = null;
     } else if (field === 3 && wire === WIRE_LEN) {
       const subEnd = r.delimitedEnd();
-      if (plainFillsAsBytes && ev.payload !== 'fill') {
+      if (plainEventsAsBytes && ev.payload !== 'fill') {
         const subStart = r.pos;
         const wireFill = scanFill(r, subEnd);
         if (wireFill) {
@@ -385,14 +385,14 @@ function decodeEvent(r: Reader, end: number, plainFillsAsBytes: boolean): EventI
   return ev;
 }
 
-function decodeBatch(r: Reader, end: number, batch: EventBatchInput, plainFillsAsBytes: boolean): void {
+function decodeBatch(r: Reader, end: number, batch: EventBatchInput, plainEventsAsBytes: boolean): void {
   const outerEnd = r.end;
   r.end = end;
   while (r.pos < end) {
     const tag = r.uint32();
     if (tag === ((1 << 3) | WIRE_LEN)) {
       const eventEnd = r.delimitedEnd();
-      batch.events.push(decodeEvent(r, eventEnd, plainFillsAsBytes));
+      batch.events.push(decodeEvent(r, eventEnd, plainEventsAsBytes));
     } else {
       r.skip(tag & 7);
     }
@@ -408,7 +408,7 @@ export interface DecodeOptions {
    * The Ingest RPC does: building, checking and re-encoding ten strings per
    * fill was a third of the service's CPU per event (issue #9). Default false.
    */
-  plainFillsAsBytes?: boolean;
+  plainEventsAsBytes?: boolean;
 }
 
 /**
@@ -417,7 +417,7 @@ export interface DecodeOptions {
  * its bytes: the whole message is read before any event is used.
  */
 export function decodeIngestRequest(buf: Buffer, options?: DecodeOptions): IngestRequestInput {
-  const plainFillsAsBytes = options?.plainFillsAsBytes === true;
+  const plainEventsAsBytes = options?.plainEventsAsBytes === true;
   const r = new Reader(buf, 0, buf.length);
   const msg: IngestRequestInput = { msg: undefined, hello: null, batch: null };
   while (r.pos < r.end) {
@@ -440,7 +440,7 @@ export function decodeIngestRequest(buf: Buffer, options?: DecodeOptions): Inges
     } else if (field === 2 && wire === WIRE_LEN) {
       const end = r.delimitedEnd();
       const batch = msg.msg === 'batch' && msg.batch ? msg.batch : { events: [] };
-      decodeBatch(r, end, batch, plainFillsAsBytes);
+      decodeBatch(r, end, batch, plainEventsAsBytes);
       msg.msg = 'batch';
       msg.batch = batch;
       msg.hello = null;

@@ -5,7 +5,9 @@ import type { Event } from '../../../src/generated/orderflow/v1/Event';
 import { RejectCode } from '../../../src/generated/orderflow/v1/RejectCode';
 import { orderFlowServiceDefinition } from '../../../src/rpc/proto';
 import { startTestApp } from '../../helpers/app';
-import { fillEvent, mixedEvents, openIngest, orderEvent } from '../../helpers/ingest-client';
+import type { IngestResponse__Output } from '../../../src/generated/orderflow/v1/IngestResponse';
+import { encodeIngestBatch, encodeIngestHello } from '../../../src/ingest/wire-format';
+import { BASE_TS_NS, fillEvent, mixedEvents, openIngest, orderEvent } from '../../helpers/ingest-client';
 import { createTestDatabase, withClient, type TestDatabase } from '../../helpers/postgres';
 
 /** Decodes a quarantined Event's raw bytes with proto-loader (wrapped as a one-event batch). */
@@ -133,5 +135,49 @@ describe('ingest rejects and poison isolation (integration)', () => {
         await c.query('ALTER TABLE order_events DROP CONSTRAINT test_no_poison_order');
       });
     }
+  });
+
+  it('ends the stream with INVALID_ARGUMENT on a malformed message, storing none of it and keeping what came before', async () => {
+    // A raw client: requests go out as the bytes given, so a message can be cut short.
+    const definition = orderFlowServiceDefinition().Ingest;
+    const raw = new grpc.Client(`127.0.0.1:${app.grpcPort}`, grpc.credentials.createInsecure());
+    const call = raw.makeBidiStreamRequest<Buffer, IngestResponse__Output>(definition.path, (b: Buffer) => b, (b: Buffer) => definition.responseDeserialize(b) as IngestResponse__Output);
+    const responses: IngestResponse__Output[] = [];
+    const arrived = (pred: (r: IngestResponse__Output) => boolean) =>
+      new Promise<void>((resolve) => {
+        const check = () => (responses.some(pred) ? resolve() : setTimeout(check, 10));
+        check();
+      });
+    const ended = new Promise<grpc.StatusObject>((resolve) => {
+      call.on('status', resolve);
+      call.on('error', () => undefined);
+    });
+    call.on('data', (r: IngestResponse__Output) => responses.push(r));
+    const good = (seq: number) => ({ seq: String(seq), payload: 'fill' as const, fill: { fill_id: `mm-f${seq}`, order_id: 'mm-o1', account_id: 'mm-a', symbol: 'MM', side: 1, price: '10.5', qty: '1', ts_ns: String(BASE_TS_NS + BigInt(seq)), fee: '', venue: '' } });
+    call.write(encodeIngestHello('malformed-msg-1'));
+    await arrived((r) => r.welcome !== null && r.welcome !== undefined);
+    call.write(encodeIngestBatch([good(1)]));
+    await arrived((r) => r.ack?.committed_seq === '1');
+    // Events 2 and 3, cut two bytes short: the length of the last field points past the end.
+    const cut = encodeIngestBatch([good(2), good(3)]);
+    call.write(cut.subarray(0, cut.length - 2));
+    const status = await ended;
+    expect(status.code).to.equal(grpc.status.INVALID_ARGUMENT);
+    expect(status.details).to.match(/Malformed IngestRequest/);
+    raw.close();
+
+    const { rows } = await withClient(db.url, (c) => c.query<{ seq: string }>("SELECT seq::text FROM fills WHERE source_id = 'malformed-msg-1' ORDER BY seq"));
+    expect(rows.map((r) => r.seq)).to.deep.equal(['1']);
+    const { rows: mark } = await withClient(db.url, (c) => c.query<{ last_seq: string }>("SELECT last_seq::text FROM sources WHERE source_id = 'malformed-msg-1'"));
+    expect(mark[0]!.last_seq).to.equal('1');
+
+    // Other streams go on.
+    const { client, session } = openIngest(app.grpcPort, 'malformed-msg-2');
+    await session.welcome;
+    await session.send(mixedEvents(1, 5, 'mm2'));
+    expect((await session.waitForAck(5)).stored).to.equal(5);
+    session.end();
+    await session.ended;
+    client.close();
   });
 });

@@ -91,12 +91,12 @@ const orderArb = fc.record({
 
 function decodeBothOrders(orders: OrderEventInput[]): { eager: EventInput[]; lazy: EventInput[] } {
   const buf = serialize({ batch: { events: orders.map((order, i) => ({ seq: String(i + 1), order })) as Events } });
-  return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainFillsAsBytes: true }).batch!.events };
+  return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainEventsAsBytes: true }).batch!.events };
 }
 
 function decodeBoth(fills: FillInput[]): { eager: EventInput[]; lazy: EventInput[] } {
   const buf = serialize({ batch: { events: fills.map((fill, i) => ({ seq: String(i + 1), fill })) as Events } });
-  return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainFillsAsBytes: true }).batch!.events };
+  return { eager: decodeIngestRequest(buf).batch!.events, lazy: decodeIngestRequest(buf, { plainEventsAsBytes: true }).batch!.events };
 }
 
 function rowOf(write: (rows: CopyRowSet) => void): string {
@@ -200,12 +200,12 @@ describe('ingest: events left in their bytes', () => {
     const event = Buffer.concat([Buffer.from([0x08, 0x01, 0x1a, fill.length]), fill]);
     const batch = Buffer.concat([Buffer.from([0x0a, event.length]), event]);
     const msg = Buffer.concat([Buffer.from([0x12, batch.length]), batch]);
-    expect(() => decodeIngestRequest(msg, { plainFillsAsBytes: true })).to.throw(WireFormatError, 'length past the end');
+    expect(() => decodeIngestRequest(msg, { plainEventsAsBytes: true })).to.throw(WireFormatError, 'length past the end');
   });
 
   it('merges a second fill message into one left in its bytes, as protobuf requires', () => {
     const first = serialize({ batch: { events: [{ seq: '1', fill: { fill_id: 'f1', order_id: 'o1', account_id: 'a1', symbol: 'S', side: 1, price: '1', qty: '1', ts_ns: '5' } }] } });
-    const decodedFirst = decodeIngestRequest(first, { plainFillsAsBytes: true }).batch!.events[0]!;
+    const decodedFirst = decodeIngestRequest(first, { plainEventsAsBytes: true }).batch!.events[0]!;
     expect(decodedFirst.wireFill).to.not.equal(null);
     // Append a second fill message {qty: "7"} to the event: fields of the second win, the rest are kept.
     const second = Buffer.from([0x3a, 0x01, 0x37]);
@@ -213,7 +213,7 @@ describe('ingest: events left in their bytes', () => {
     const event = Buffer.concat([raw.buffer.subarray(raw.start, raw.end), Buffer.from([0x1a, second.length]), second]);
     const batch = Buffer.concat([Buffer.from([0x0a, event.length]), event]);
     const msg = Buffer.concat([Buffer.from([0x12, batch.length]), batch]);
-    const merged = decodeIngestRequest(msg, { plainFillsAsBytes: true }).batch!.events[0]!;
+    const merged = decodeIngestRequest(msg, { plainEventsAsBytes: true }).batch!.events[0]!;
     expect(merged.wireFill).to.equal(null);
     expect(merged.fill).to.include({ fill_id: 'f1', order_id: 'o1', qty: '7', ts_ns: '5' });
   });
