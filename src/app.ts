@@ -10,7 +10,7 @@ import { IngestPipeline } from './ingest/pipeline';
 import { HealthReporter } from './rpc/health';
 import { createBustHandlers } from './rpc/bust-service';
 import { ReadPath } from './rpc/read-path';
-import { IngestService, withIngestDecoder } from './rpc/ingest-service';
+import { IngestService, withIngestRequestsAsBytes } from './rpc/ingest-service';
 import { withReadSerializers } from './rpc/read-serializers';
 import { orderFlowServiceDefinition } from './rpc/proto';
 import { FillBuster } from './store/busts';
@@ -137,7 +137,7 @@ export class App {
       health: this.health,
       logger,
       maxMessageBytes: config.grpcMaxMessageBytes,
-      definition: withReadSerializers(withIngestDecoder(orderFlowServiceDefinition())),
+      definition: withReadSerializers(withIngestRequestsAsBytes(orderFlowServiceDefinition())),
     });
     this.grpcPortValue = await this.server.start();
     await this.health.start();

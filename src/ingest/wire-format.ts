@@ -1,6 +1,6 @@
+import { splitUint64 } from '../db/copy/uint64';
 import { WireFill, WireOrderEvent, type EventBatchInput, type EventInput, type FillInput, type IngestRequestInput, type OrderEventInput } from './event';
 import { isPlainValidFill, isPlainValidOrderEvent } from './validate';
-import { splitUint64 } from '../db/copy/uint64';
 
 /**
  * A hand-written protobuf codec for the Ingest request messages.
@@ -413,8 +413,9 @@ export interface DecodeOptions {
 
 /**
  * Decodes one `orderflow.v1.IngestRequest`. Throws WireFormatError on
- * malformed bytes (grpc-js then ends the call), also inside a fill left in
- * its bytes: the whole message is read before any event is used.
+ * malformed bytes, also inside an event left in its bytes: the whole message
+ * is read before any event is used (the Ingest stream then ends with
+ * INVALID_ARGUMENT).
  */
 export function decodeIngestRequest(buf: Buffer, options?: DecodeOptions): IngestRequestInput {
   const plainEventsAsBytes = options?.plainEventsAsBytes === true;

@@ -1,5 +1,4 @@
-import type { ServerDuplexStream } from '@grpc/grpc-js';
-import * as grpc from '@grpc/grpc-js';
+import { status as GrpcStatus, type ServerDuplexStream } from '@grpc/grpc-js';
 import { SpanStatusCode, trace, type Span } from '@opentelemetry/api';
 import { InvalidArgumentError, OrderflowError, ShuttingDownError, FencedError } from '../errors';
 import type { IngestResponse } from '../generated/orderflow/v1/IngestResponse';
@@ -21,7 +20,7 @@ const startIngestSpan = serverSpanStarter('Ingest');
 /** The Ingest RPC leaves plain valid events in their bytes (see DecodeOptions). */
 const PLAIN_EVENTS_AS_BYTES: DecodeOptions = { plainEventsAsBytes: true };
 
-/** The server side of one Ingest call: requests arrive as their bytes (see withIngestDecoder). */
+/** The server side of one Ingest call: requests arrive as their bytes (see withIngestRequestsAsBytes). */
 export type IngestCall = ServerDuplexStream<Buffer, IngestResponse>;
 
 /** Life cycle of the Ingest service. */
@@ -37,7 +36,7 @@ export type IngestServiceState = 'RUNNING' | 'DRAINING' | 'CLOSED';
  * proto-loader's decoder is an order of magnitude slower per event and
  * loses the events' raw bytes.
  */
-export function withIngestDecoder(definition: OrderFlowDefinition): OrderFlowDefinition {
+export function withIngestRequestsAsBytes(definition: OrderFlowDefinition): OrderFlowDefinition {
   return {
     ...definition,
     Ingest: { ...definition.Ingest, requestDeserialize: keepBytes as unknown as OrderFlowDefinition['Ingest']['requestDeserialize'] },
@@ -128,8 +127,8 @@ class IngestConnection implements StreamSink {
   start(): void {
     this.call.on('data', (bytes: Buffer) => this.onMessage(bytes));
     this.call.on('end', () => this.onHalfClose());
-    this.call.on('cancelled', () => this.finish('cancelled by the client', grpc.status.CANCELLED));
-    this.call.on('close', () => this.finish('closed', grpc.status.CANCELLED));
+    this.call.on('cancelled', () => this.finish('cancelled by the client', GrpcStatus.CANCELLED));
+    this.call.on('close', () => this.finish('closed', GrpcStatus.CANCELLED));
     // Our own status errors are emitted on the call too; grpc-js turns them into the status.
     this.call.on('error', () => undefined);
   }
@@ -211,7 +210,7 @@ class IngestConnection implements StreamSink {
       this.state = 'ENDED';
       this.pipeline.detach(stream);
       this.call.end();
-      this.finish('completed', grpc.status.OK);
+      this.finish('completed', GrpcStatus.OK);
     });
   }
 
@@ -255,7 +254,7 @@ class IngestConnection implements StreamSink {
   }
 
   /** Ends the call's spans; `code` is its status (the first one given counts). */
-  private finish(reason: string, code: grpc.status): void {
+  private finish(reason: string, code: GrpcStatus): void {
     if (this.state !== 'ENDED') {
       this.state = 'ENDED';
       if (this.stream) this.pipeline.detach(this.stream);
