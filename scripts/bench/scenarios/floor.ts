@@ -2,7 +2,7 @@ import { startFloorServer } from '../lib/child';
 import { FigureCollector, type Distribution } from '../lib/results';
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { LatencyRecorder } from '../lib/stats';
-import { addUnaryRun, callUnary, defineUnaryFigures, measureUnary, orderFlowStub, reportUnary } from '../lib/unary-bench';
+import { addUnaryRun, defineUnaryFigures, measureUnary, UnaryLoadClient, reportUnary } from '../lib/unary-bench';
 
 /** Figure prefix of the floor; the read figures take their ratios to `floor.<suffix>`. */
 export const FLOOR_PREFIX = 'floor';
@@ -23,9 +23,9 @@ export const floorScenario: Scenario = {
     const merged = new LatencyRecorder();
     for (let run = 1; run <= options.runs; run++) {
       const server = await startFloorServer();
-      const client = orderFlowStub(server.port);
+      const client = new UnaryLoadClient(server.port);
       try {
-        const m = await measureUnary(server, undefined, plan, () => callUnary(client, 'GetOrder', { order_id: 'SEED-O000000042' }));
+        const m = await measureUnary(server, undefined, plan, () => client.call('GetOrder', { order_id: 'SEED-O000000042' }));
         runs.push({ run, ...addUnaryRun(figures, FLOOR_PREFIX, m, false) });
         merged.merge(m.open.latency);
         reportUnary('floor', 'trivial GetOrder', run, options.runs, m);

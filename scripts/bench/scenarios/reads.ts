@@ -7,7 +7,7 @@ import { BENCH_SYMBOLS, generateSeedOrders, type SeedOrder } from '../lib/rows';
 import type { BenchContext, Scenario, ScenarioOutput } from '../lib/scenario';
 import { LatencyRecorder } from '../lib/stats';
 import { ScenarioUnavailableError } from '../lib/unavailable';
-import { addUnaryRun, callUnary, defineUnaryFigures, measureUnary, orderFlowStub, probeUnary, reportUnary, waitQuiet } from '../lib/unary-bench';
+import { addUnaryRun, defineUnaryFigures, measureUnary, UnaryLoadClient, probeUnary, reportUnary, waitQuiet } from '../lib/unary-bench';
 import { FLOOR_PREFIX } from './floor';
 import { withFreshService } from './orderflow-ingest';
 
@@ -30,7 +30,7 @@ export const readsScenario: Scenario = {
   async run(ctx: BenchContext): Promise<ScenarioOutput> {
     const { plan, options } = ctx;
     return withFreshService(ctx, 'reads', {}, async (server) => {
-      const client = orderFlowStub(server.port);
+      const client = new UnaryLoadClient(server.port);
       try {
         await probeUnary(client, 'GetOrder', { order_id: 'bench-probe' });
         const orders = generateSeedOrders(7, plan.readSeedOrders, SEED_ACCOUNTS);
@@ -47,7 +47,7 @@ export const readsScenario: Scenario = {
         // expire CACHE_TTL_MS (default 60 s) after they were loaded, and the
         // read runs take longer than that.
         const warmHotSet = async () => {
-          for (let i = 0; i < hot.length; i += 16) await Promise.all(hot.slice(i, i + 16).map((id) => callUnary(client, 'GetOrder', { order_id: id })));
+          for (let i = 0; i < hot.length; i += 16) await Promise.all(hot.slice(i, i + 16).map((id) => client.call('GetOrder', { order_id: id })));
         };
         // Misses: every call reads an id no call has read before (the pool is never reused).
         let missCursor = HOT_ORDERS;
@@ -60,14 +60,14 @@ export const readsScenario: Scenario = {
           return orders[missCursor++]!.order_id;
         };
         const pairs = positionPairs(orders);
-        workloads.push({ prefix: 'reads.get_order_hit', title: 'GetOrder, cache hit', call: (i) => callUnary(client, 'GetOrder', { order_id: hot[i % hot.length] }), prepare: warmHotSet });
-        workloads.push({ prefix: 'reads.get_order_miss', title: 'GetOrder, cache miss', call: () => callUnary(client, 'GetOrder', { order_id: nextMiss() }) });
+        workloads.push({ prefix: 'reads.get_order_hit', title: 'GetOrder, cache hit', call: (i) => client.call('GetOrder', { order_id: hot[i % hot.length] }), prepare: warmHotSet });
+        workloads.push({ prefix: 'reads.get_order_miss', title: 'GetOrder, cache miss', call: () => client.call('GetOrder', { order_id: nextMiss() }) });
         workloads.push({
           prefix: 'reads.list_fills',
           title: `ListFills, first page of ${LIST_PAGE_SIZE} by account`,
-          call: (i) => callUnary(client, 'ListFills', { account_id: `ACCT-${String(i % SEED_ACCOUNTS).padStart(6, '0')}`, page_size: LIST_PAGE_SIZE }),
+          call: (i) => client.call('ListFills', { account_id: `ACCT-${String(i % SEED_ACCOUNTS).padStart(6, '0')}`, page_size: LIST_PAGE_SIZE }),
         });
-        workloads.push({ prefix: 'reads.get_position', title: 'GetPosition', call: (i) => callUnary(client, 'GetPosition', pairs[i % pairs.length]!) });
+        workloads.push({ prefix: 'reads.get_position', title: 'GetPosition', call: (i) => client.call('GetPosition', pairs[i % pairs.length]!) });
         for (const w of workloads) defineUnaryFigures(figures, w.prefix, w.title, plan, FLOOR_PREFIX);
 
         const runs: Array<Record<string, unknown>> = [];

@@ -4,8 +4,10 @@ import { ChildServer } from '../../../scripts/bench/lib/child';
 import { createIngestDriver } from '../../../scripts/bench/lib/ingest-driver';
 import { BatchFactory, runOffered, runSaturation } from '../../../scripts/bench/lib/ingest-load';
 import { planFor } from '../../../scripts/bench/lib/args';
-import { callUnary, measureUnary, orderFlowStub, probeUnary } from '../../../scripts/bench/lib/unary-bench';
+import { measureUnary, probeUnary, UnaryLoadClient } from '../../../scripts/bench/lib/unary-bench';
 import { ScenarioUnavailableError } from '../../../scripts/bench/lib/unavailable';
+import { FLOOR_ORDER } from '../../../scripts/bench/lib/floor-server';
+import { orderFlowServiceDefinition } from '../../../src/rpc/proto';
 import { decodeIngestRequest } from '../../../src/ingest/wire-format';
 
 /** The stand-in service (compiled next to this file). */
@@ -46,13 +48,24 @@ describe('bench/harness against a stand-in service (loopback, no database)', fun
     });
 
     it('measures a unary RPC closed and open loop', async () => {
-      const client = orderFlowStub(server.port);
+      const client = new UnaryLoadClient(server.port);
       try {
         const plan = { ...planFor({ quick: true }), readClosedWarmupMs: 50, readClosedWindowMs: 1_000, readOpenWarmupMs: 50, readOpenWindowMs: 200, readOpenRate: 200, readConcurrency: 4 };
-        const m = await measureUnary(server, undefined, plan, () => callUnary(client, 'GetOrder', { order_id: 'x' }));
+        const m = await measureUnary(server, undefined, plan, () => client.call('GetOrder', { order_id: 'x' }));
         expect(m.closed.completed).to.be.greaterThan(0);
         expect(m.open.completed).to.be.greaterThan(0);
         expect(m.closed.errors + m.open.errors).to.equal(0);
+      } finally {
+        client.close();
+      }
+    });
+
+    it('leaves responses undecoded: a call resolves with the encoded response size', async () => {
+      const client = new UnaryLoadClient(server.port);
+      try {
+        const size = orderFlowServiceDefinition().GetOrder.responseSerialize(FLOOR_ORDER).length;
+        expect(size).to.be.greaterThan(50);
+        expect(await client.call('GetOrder', { order_id: 'x' })).to.equal(size);
       } finally {
         client.close();
       }
@@ -122,7 +135,7 @@ describe('bench/harness against a stand-in service (loopback, no database)', fun
     });
 
     it('reports a unary read as not available instead of failing', async () => {
-      const client = orderFlowStub(server.port);
+      const client = new UnaryLoadClient(server.port);
       try {
         const err = await probeUnary(client, 'GetOrder', { order_id: 'x' }).then(() => undefined, (e: unknown) => e);
         expect(err).to.be.instanceOf(ScenarioUnavailableError);
