@@ -2,6 +2,8 @@ import type { Span } from '@opentelemetry/api';
 import { cacheKey, type Cached, type CacheItem, type CacheKey, type CacheSource, type QueryCache } from '../db/cache';
 import { InvalidArgumentError, NotFoundError } from '../errors';
 import type { FillRecord } from '../generated/orderflow/v1/FillRecord';
+import type { ListFillsResponse } from '../generated/orderflow/v1/ListFillsResponse';
+import type { ListOrdersResponse } from '../generated/orderflow/v1/ListOrdersResponse';
 import type { Order } from '../generated/orderflow/v1/Order';
 import type { OrderFlowHandlers } from '../generated/orderflow/v1/OrderFlow';
 import type { OrderStatus__Output } from '../generated/orderflow/v1/OrderStatus';
@@ -25,6 +27,7 @@ import {
   readStatusFilter,
   readTimeBound,
 } from './read-arguments';
+import { AnswerMemo } from './read-serializers';
 import { unary, unaryCall } from './unary-call';
 
 export { unary } from './unary-call';
@@ -61,6 +64,10 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
   // bytes (rpc/read-serializers.ts). Invalidating the entry drops both.
   const fetchOrders = async (ids: readonly string[], signal: AbortSignal): Promise<(Readonly<Order> | null)[]> =>
     (await orders.getOrders(ids, signal)).map((o) => (o ? Object.freeze(toOrder(o)) : null));
+  // Pages and positions likewise: one frozen answer per cached value, whose bytes grpc-js keeps.
+  const orderPages = new AnswerMemo<readonly OrderState[], ListOrdersResponse>();
+  const fillPages = new AnswerMemo<readonly FillRecordRow[], ListFillsResponse>();
+  const positionAnswers = new AnswerMemo<PositionState, Position>();
 
   return {
     GetOrder: unaryCall('GetOrder', logger, (req, scope) => {
@@ -121,10 +128,12 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       };
       const result = await cache.get(KIND.orderList, item, (s) => orders.listOrders(filter, cursor, pageSize + 1, s), signal);
       recordCache(span, [result.source]);
-      const page = result.value.slice(0, pageSize);
-      const last = page[page.length - 1];
-      const next = result.value.length > pageSize && last ? pageTokens.encode('orders', tokenFilters, { t: last.createdTsNs, o: last.orderId }) : '';
-      return { orders: page.map(toOrder), next_page_token: next };
+      return orderPages.answer(item.key, result.value, (rows) => {
+        const page = rows.slice(0, pageSize);
+        const last = page[page.length - 1];
+        const next = rows.length > pageSize && last ? pageTokens.encode('orders', tokenFilters, { t: last.createdTsNs, o: last.orderId }) : '';
+        return { orders: page.map(toOrder), next_page_token: next };
+      });
     }),
 
     ListFills: unary('ListFills', logger, async (req, signal, span) => {
@@ -163,10 +172,12 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       };
       const result = await cache.get(KIND.fillList, item, (s) => fills.listFills(filter, cursor, pageSize + 1, s), signal);
       recordCache(span, [result.source]);
-      const page = result.value.slice(0, pageSize);
-      const last = page[page.length - 1];
-      const next = result.value.length > pageSize && last ? pageTokens.encode('fills', tokenFilters, { t: last.tsNs, s: last.sourceId, q: last.seq }) : '';
-      return { fills: page.map(toFillRecord), next_page_token: next };
+      return fillPages.answer(item.key, result.value, (rows) => {
+        const page = rows.slice(0, pageSize);
+        const last = page[page.length - 1];
+        const next = rows.length > pageSize && last ? pageTokens.encode('fills', tokenFilters, { t: last.tsNs, s: last.sourceId, q: last.seq }) : '';
+        return { fills: page.map(toFillRecord), next_page_token: next };
+      });
     }),
 
     GetPosition: unary('GetPosition', logger, async (req, signal, span) => {
@@ -175,7 +186,7 @@ export function createQueryHandlers(options: QueryServiceOptions): QueryHandlers
       const item: CacheItem = { key: cacheKey('positions.get', { account_id: accountId, symbol }), tags: [positionTag(accountId, symbol)] };
       const result = await cache.get(KIND.position, item, (s) => positions.getPosition(accountId, symbol, s), signal);
       recordCache(span, [result.source]);
-      return toPosition(result.value);
+      return positionAnswers.answer(item.key, result.value, toPosition);
     }),
   };
 }

@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import type { Order } from '../../../src/generated/orderflow/v1/Order';
 import { orderFlowServiceDefinition } from '../../../src/rpc/proto';
-import { memoizeFrozen, withReadSerializers } from '../../../src/rpc/read-serializers';
+import type { ListFillsResponse } from '../../../src/generated/orderflow/v1/ListFillsResponse';
+import { AnswerMemo, deepFreeze, memoizeFrozen, withReadSerializers } from '../../../src/rpc/read-serializers';
 
 const ORDER: Order = {
   order_id: 'o-1',
@@ -46,5 +47,44 @@ describe('rpc/read-serializers', () => {
     expect(first.equals(plain.responseSerialize(ORDER))).to.equal(true);
     expect(plain.responseDeserialize(first)).to.deep.equal(ORDER);
     expect(wrapped.responseSerialize({ ...ORDER, qty: '7' }).equals(plain.responseSerialize({ ...ORDER, qty: '7' }))).to.equal(true);
+  });
+
+  it('deepFreeze freezes the message and every object and array inside it', () => {
+    const page: ListFillsResponse = { fills: [{ fill: { fill_id: 'f-1', qty: '5' }, source_id: 's', seq: '1' }], next_page_token: 't' };
+    const frozen = deepFreeze(page);
+    expect(frozen).to.equal(page);
+    for (const part of [page, page.fills, page.fills![0], page.fills![0]!.fill]) expect(Object.isFrozen(part)).to.equal(true);
+  });
+
+  it('AnswerMemo builds one frozen answer per cached value and key', () => {
+    const memo = new AnswerMemo<string[], { items: string[] }>();
+    let builds = 0;
+    const build = (rows: string[]) => (builds++, { items: rows.slice(0, 1) });
+    const rows = ['a', 'b'];
+    const first = memo.answer('k1', rows, build);
+    expect(first).to.deep.equal({ items: ['a'] });
+    expect(Object.isFrozen(first) && Object.isFrozen(first.items)).to.equal(true);
+    expect(memo.answer('k1', rows, build), 'a repeat hit').to.equal(first);
+    expect(builds).to.equal(1);
+    expect(memo.answer('k1', ['a', 'b'], build), 'a new value (the entry was refreshed)').to.not.equal(first);
+    expect(builds).to.equal(2);
+    const other = memo.answer('k2', rows, (r) => (builds++, { items: r.slice(1) }));
+    expect(other, 'the same value under another key is not reused').to.deep.equal({ items: ['b'] });
+    expect(builds).to.equal(3);
+  });
+
+  it("ListFills' wrapped serializer keeps the bytes of a frozen page, equal to proto-loader's", () => {
+    const plain = orderFlowServiceDefinition().ListFills;
+    const wrapped = withReadSerializers(orderFlowServiceDefinition()).ListFills;
+    const page: ListFillsResponse = {
+      fills: [{ fill: { fill_id: 'f-1', order_id: 'o-1', account_id: 'A', symbol: 'S', side: 1, price: '1.5', qty: '2', ts_ns: '9223372036854775807', fee: '', venue: 'X' }, source_id: 's', seq: '18446744073709551615' }],
+      next_page_token: 'next',
+    };
+    const expected = plain.responseSerialize(page);
+    const frozen = deepFreeze(structuredClone(page));
+    const first = wrapped.responseSerialize(frozen);
+    expect(first.equals(expected)).to.equal(true);
+    expect(wrapped.responseSerialize(frozen), 'the same bytes object on a repeat').to.equal(first);
+    expect(plain.responseDeserialize(first).fills[0]!.seq).to.equal('18446744073709551615');
   });
 });
