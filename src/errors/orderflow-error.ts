@@ -1,15 +1,29 @@
 import type { ErrorCode } from './codes';
 
 /**
+ * Codes that answer a caller rather than report a fault: nobody reads their
+ * stack, and a read path refusing or missing thousands of calls a second
+ * would spend a tenth of its CPU capturing and formatting them.
+ */
+const ANSWERS_WITHOUT_STACK: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['INVALID_ARGUMENT', 'NOT_FOUND', 'OVERLOADED', 'CANCELLED']);
+
+/**
  * Base of every error orderflow raises on purpose. The message is a fixed,
  * human-readable sentence; variable details live in typed fields, never in
- * text that callers would have to parse.
+ * text that callers would have to parse. Errors whose code is an answer
+ * (ANSWERS_WITHOUT_STACK) carry no stack frames.
  */
 export class OrderflowError extends Error {
   readonly code: ErrorCode;
 
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
+    const stackTraceLimit = Error.stackTraceLimit;
+    if (ANSWERS_WITHOUT_STACK.has(code)) Error.stackTraceLimit = 0;
+    try {
+      super(message, options);
+    } finally {
+      Error.stackTraceLimit = stackTraceLimit;
+    }
     this.code = code;
     this.name = new.target.name;
   }
