@@ -72,7 +72,7 @@ export interface QueryCacheOptions {
   maxEntries: number;
   /** Max estimated bytes of all entries. */
   maxBytes: number;
-  /** Time to live of an entry, ms. */
+  /** Longest time to live of an entry, ms; each entry gets between TTL_SPREAD less and this (see TTL_SPREAD). */
   ttlMs: number;
   logger: Logger;
 }
@@ -112,12 +112,19 @@ class Flight {
 
 /** Fixed per-entry overhead added to the JSON size estimate (key, entry object, LRU slots). */
 const ENTRY_OVERHEAD_BYTES = 96;
+/**
+ * Each entry lives a random time between (1 - TTL_SPREAD) × ttlMs and ttlMs,
+ * never longer. Entries loaded together (a warm-up, a burst of reads) would
+ * otherwise expire together and send their misses to the database at once,
+ * beyond READ_MAX_IN_FLIGHT.
+ */
+const TTL_SPREAD = 0.1;
 /** Above this many remembered invalidations, prune those no running fetch can be compared against. */
 const INVALIDATED_AT_PRUNE_SIZE = 50_000;
 
 /**
- * The read path's query cache: LRU bounded by entries and bytes, with TTL,
- * single flight per key, per-caller cancellation and race-free invalidation.
+ * The read path's query cache: LRU bounded by entries and bytes, with a TTL
+ * spread over its last tenth (TTL_SPREAD), single flight per key, per-caller cancellation and race-free invalidation.
  *
  * Race-freedom: every invalidation takes the next number of a sequence and
  * records it per tag; a fetch records the sequence when it starts (before
@@ -393,7 +400,8 @@ export class QueryCache {
   private store(kind: string, item: CacheItem, tagHashes: readonly TagHash[], value: unknown): void {
     const lru = this.lru!;
     const bytes = Buffer.byteLength(JSON.stringify(value) ?? '') + ENTRY_OVERHEAD_BYTES;
-    lru.set(item.key, { value, tagHashes, kind, bytes, hit: Object.freeze({ value, source: 'hit' as const }) });
+    const ttl = Math.max(1, Math.floor(this.options.ttlMs * (1 - TTL_SPREAD * Math.random())));
+    lru.set(item.key, { value, tagHashes, kind, bytes, hit: Object.freeze({ value, source: 'hit' as const }) }, { ttl });
     // Indexed only after set(): set() disposes a replaced entry, which
     // unindexes the key; and an entry over the size bound is not stored.
     if (!lru.has(item.key)) return;

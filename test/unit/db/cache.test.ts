@@ -291,6 +291,17 @@ describe('db/cache', () => {
       expect(await cache.get('ttl', item('a'), async () => 'b')).to.deep.equal({ value: 'b', source: 'miss' });
     });
 
+    it('spreads expiry over the last tenth of the TTL, never beyond it', async () => {
+      newCache({ ttlMs: 60_000 });
+      const keys = Array.from({ length: 200 }, (_, i) => item(`spread-${i}`));
+      await cache.getMany('ttl', keys, async (items) => items.map(() => 'v'));
+      const lru = (cache as unknown as { lru: { getRemainingTTL(key: string): number } }).lru;
+      const remaining = keys.map((k) => lru.getRemainingTTL(k.key));
+      expect(Math.max(...remaining), 'never longer than CACHE_TTL_MS').to.be.at.most(60_000);
+      expect(Math.min(...remaining), 'at least nine tenths of it (less the time this test took)').to.be.at.least(54_000 - 1_000);
+      expect(Math.max(...remaining) - Math.min(...remaining), 'entries stored together expire apart').to.be.greaterThan(3_000);
+    });
+
     it('with maxEntries 0 stores nothing but still coalesces', async () => {
       newCache({ maxEntries: 0 });
       const gate = deferred<string>();
