@@ -72,7 +72,7 @@ export interface QueryCacheOptions {
   maxEntries: number;
   /** Max estimated bytes of all entries. */
   maxBytes: number;
-  /** Longest time to live of an entry, ms; each entry gets between TTL_SPREAD less and this (see TTL_SPREAD). */
+  /** Longest time to live of an entry, ms; each entry gets a random share of it between 1 - TTL_SPREAD and 1. */
   ttlMs: number;
   logger: Logger;
 }
@@ -124,7 +124,8 @@ const INVALIDATED_AT_PRUNE_SIZE = 50_000;
 
 /**
  * The read path's query cache: LRU bounded by entries and bytes, with a TTL
- * spread over its last tenth (TTL_SPREAD), single flight per key, per-caller cancellation and race-free invalidation.
+ * spread over its last tenth (TTL_SPREAD), single flight per key, per-caller
+ * cancellation and race-free invalidation.
  *
  * Race-freedom: every invalidation takes the next number of a sequence and
  * records it per tag; a fetch records the sequence when it starts (before

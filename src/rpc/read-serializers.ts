@@ -26,7 +26,8 @@ export function memoizeFrozen<T extends object>(serialize: (value: T) => Buffer)
 /** Freezes a plain message and every object and array inside it; returns it. */
 export function deepFreeze<T extends object>(message: T): Readonly<T> {
   for (const value of Object.values(message)) {
-    if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) deepFreeze(value as object);
+    // Into frozen objects too: a shallowly frozen one may still hold something mutable.
+    if (typeof value === 'object' && value !== null) deepFreeze(value as object);
   }
   return Object.freeze(message);
 }

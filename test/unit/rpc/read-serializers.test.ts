@@ -54,6 +54,9 @@ describe('rpc/read-serializers', () => {
     const frozen = deepFreeze(page);
     expect(frozen).to.equal(page);
     for (const part of [page, page.fills, page.fills![0], page.fills![0]!.fill]) expect(Object.isFrozen(part)).to.equal(true);
+    const shallow = Object.freeze({ inner: { v: 1 } });
+    deepFreeze({ shallow });
+    expect(Object.isFrozen(shallow.inner), 'into an already frozen object').to.equal(true);
   });
 
   it('AnswerMemo builds one frozen answer per cached value and key', () => {
